@@ -1,0 +1,47 @@
+"""Install vpd: ``pip install -e .`` (runtime) or ``pip install -e .[tests]``."""
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+
+def parse_requirements(fname: str) -> list:
+    """Read one requirements file, skipping comments and ``-r`` includes."""
+    here = osp.dirname(osp.abspath(__file__))
+    reqs = []
+    with open(osp.join(here, fname), encoding='utf-8') as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if line and not line.startswith('-'):
+                reqs.append(line)
+    return reqs
+
+
+def read_version() -> str:
+    here = osp.dirname(osp.abspath(__file__))
+    with open(osp.join(here, 'vpd', '__init__.py'), encoding='utf-8') as f:
+        for line in f:
+            if line.startswith('__version__'):
+                return line.split('=')[1].strip().strip("'\"")
+    raise RuntimeError('vpd/__init__.py has no __version__')
+
+
+setup(
+    name='vpd',
+    version=read_version(),
+    description='Diffusion models as perception backbones: VPD and Meta '
+    'Prompts for depth, segmentation, referring segmentation and pose.',
+    long_description=open('README.md', encoding='utf-8').read()
+    if osp.exists('README.md') else '',
+    long_description_content_type='text/markdown',
+    packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
+    include_package_data=True,
+    package_data={'vpd': ['models/backbones/presets/*.json']},
+    python_requires='>=3.9',
+    install_requires=parse_requirements('requirements/runtime.txt'),
+    extras_require={
+        'tests': parse_requirements('requirements/tests.txt'),
+        'pose': parse_requirements('requirements/optional.txt'),
+    },
+    license='Apache-2.0',
+    zip_safe=False,
+)
