@@ -12,6 +12,11 @@ def register_all_modules(init_default_scope: bool = True) -> None:
         init_default_scope (bool): Whether to make ``vpd`` the current
             default scope. Defaults to True.
     """
+    import mmseg.datasets  # noqa: F401
+    import mmseg.engine  # noqa: F401
+    import mmseg.evaluation  # noqa: F401
+    import mmseg.models  # noqa: F401
+    import mmseg.structures  # noqa: F401
     import vpd.datasets  # noqa: F401
     import vpd.engine  # noqa: F401
     import vpd.evaluation  # noqa: F401

@@ -1,1 +1,3 @@
+from .stable_diffusion_backbone import StableDiffusionBackbone
 
+__all__ = ['StableDiffusionBackbone']

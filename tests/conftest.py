@@ -1,0 +1,27 @@
+"""Test-wide settings: offline hub, vpd registered, tiny model helpers."""
+import os
+
+os.environ['HF_HUB_OFFLINE'] = '1'
+os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+os.environ.setdefault('OMP_NUM_THREADS', '2')
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import vpd  # noqa: E402,F401
+from vpd.utils import register_all_modules  # noqa: E402
+
+register_all_modules()
+torch.set_num_threads(2)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'slow: builds full-size (SD1.5 / SD2.1) models; '
+        'deselect with -m "not slow"')
+
+
+@pytest.fixture
+def tiny_backbone_cfg():
+    """Backbone config of the tiny SD-shaped preset."""
+    return dict(type='StableDiffusionBackbone', unet='tiny', vae='tiny')
