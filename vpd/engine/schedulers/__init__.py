@@ -1,0 +1,3 @@
+from .two_phase_poly_lr import TwoPhasePolyLR
+
+__all__ = ['TwoPhasePolyLR']

@@ -1,0 +1,200 @@
+"""A small registry of downloadable checkpoints and a resolver for them.
+
+Each :data:`MODEL_ZOO` entry is a dict with
+
+* ``url`` (str or None): where to download it (None: no public URL known;
+  the file must be placed by hand),
+* ``sha256`` (str or None): expected checksum (None: not checked),
+* ``filename`` (str): the file name inside the cache folder,
+* ``format`` (str): the source layout, e.g. ``'ldm'`` (CompVis single-file
+  Stable Diffusion, read by ``vpd.models.backbones.sd_weights``),
+  ``'vpd-depth'`` (official VPD ``{'model': ...}``), ``'mmengine'``,
+* ``config`` (str or None): what it is meant for: an architecture preset of
+  ``vpd/models/backbones/presets`` or a config file under ``configs/``.
+
+:func:`resolve_checkpoint` turns a local path, a zoo name or a URL into a
+local file, downloading into the cache folder when needed.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import urllib.parse
+from typing import Any, Dict, List, Optional, Union
+
+from .download import download_file, manual_hint
+
+__all__ = ['MODEL_ZOO', 'default_cache_dir', 'resolve_checkpoint',
+           'zoo_entry']
+
+# ---------------------------------------------------------------------------
+# LEAD: review / fill these entries.
+# ---------------------------------------------------------------------------
+MODEL_ZOO: Dict[str, Dict[str, Any]] = {
+    # Stable Diffusion v1.5, original (CompVis ldm) single-file checkpoint,
+    # EMA weights only, 4,265,380,512 bytes. The runwayml repository was
+    # removed from the Hugging Face hub; this is its official mirror.
+    # sha256: the hub stores LFS files under their sha256, and the mirror's
+    # cache blob for this file is named cc6cb271...1516 (the same value other
+    # tools list for v1-5-pruned-emaonly.ckpt). Not re-verified here (no
+    # network): LEAD, confirm once with `sha256sum`.
+    'sd-v1-5': dict(
+        url='https://huggingface.co/stable-diffusion-v1-5/'
+        'stable-diffusion-v1-5/resolve/main/v1-5-pruned-emaonly.ckpt',
+        sha256='cc6cb27103417325ff94f52b7a5d2dde'
+        '45a7515b25c255d8e396c90014281516',
+        filename='v1-5-pruned-emaonly.ckpt',
+        format='ldm',
+        config='sd15'),
+    # The same weights as .safetensors (no pickle at all). LEAD: fill in
+    # the sha256.
+    'sd-v1-5-safetensors': dict(
+        url='https://huggingface.co/stable-diffusion-v1-5/'
+        'stable-diffusion-v1-5/resolve/main/v1-5-pruned-emaonly.safetensors',
+        sha256=None,
+        filename='v1-5-pruned-emaonly.safetensors',
+        format='ldm',
+        config='sd15'),
+    # LEAD: official VPD NYUv2 depth release ({'model': state_dict}, see
+    # shared/reference/METHODS.md "Released checkpoints"); the file name is
+    # the one the official code loads. URL not verified, so None (place the
+    # file by hand in the cache folder). A third-party README links
+    # https://cloud.tsinghua.edu.cn/f/7e4adc76cc9b4200ac79/?dl=1 as "VPD depth
+    # pretrained": confirm before filling it in, with its sha256.
+    'vpd-depth-nyu': dict(
+        url=None,
+        sha256=None,
+        filename='vpd_depth_480x480.pth',
+        format='vpd-depth',
+        config=None),
+}
+
+_REQUIRED_KEYS = ('url', 'sha256', 'filename', 'format', 'config')
+
+
+def default_cache_dir() -> str:
+    """The checkpoint cache folder.
+
+    ``$VPD_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/vpd/checkpoints``
+    (``~/.cache/vpd/checkpoints``).
+
+    Returns:
+        str: An absolute path (not created here).
+    """
+    env = os.environ.get('VPD_CACHE_DIR')
+    if env:
+        return osp.abspath(osp.expanduser(env))
+    base = os.environ.get('XDG_CACHE_HOME') or osp.join('~', '.cache')
+    return osp.abspath(osp.expanduser(osp.join(base, 'vpd', 'checkpoints')))
+
+
+def zoo_entry(name: str) -> Dict[str, Any]:
+    """Return a copy of one :data:`MODEL_ZOO` entry, checked.
+
+    Args:
+        name (str): The entry name.
+
+    Returns:
+        dict: The entry.
+    """
+    if name not in MODEL_ZOO:
+        raise KeyError(f'"{name}" is not in the model zoo; known names: '
+                       f'{sorted(MODEL_ZOO)}')
+    entry = dict(MODEL_ZOO[name])
+    missing = [k for k in _REQUIRED_KEYS if k not in entry]
+    if missing:
+        raise ValueError(f'MODEL_ZOO["{name}"] lacks {missing}')
+    return entry
+
+
+def _is_url(text: str) -> bool:
+    parsed = urllib.parse.urlparse(text)
+    return parsed.scheme in ('http', 'https') and bool(parsed.netloc)
+
+
+def resolve_checkpoint(name_or_path_or_url: Union[str, os.PathLike],
+                       cache_dir: Optional[Union[str, os.PathLike]] = None,
+                       download: bool = True,
+                       **download_kwargs: Any) -> str:
+    """Turn a path, a zoo name or a URL into a local checkpoint file.
+
+    In order:
+
+    1. an existing local path is returned as is (``~`` expanded);
+    2. a :data:`MODEL_ZOO` name: ``cache_dir/<filename>`` if present,
+       otherwise downloaded there (checked against its sha256) when
+       ``download`` is true and the entry has a URL;
+    3. an ``http(s)://`` URL: ``cache_dir/<file name of the URL>`` if
+       present, otherwise downloaded there when ``download`` is true (with
+       the zoo's file name and sha256 if a zoo entry has this URL).
+
+    Args:
+        name_or_path_or_url (str | os.PathLike): What to resolve.
+        cache_dir (str | os.PathLike, optional): Cache folder. Defaults to
+            :func:`default_cache_dir`.
+        download (bool): Whether a missing file may be downloaded.
+            Defaults to True.
+        **download_kwargs: Passed to :func:`vpd.utils.download.download_file`
+            (``timeout``, ``connect_timeout``, ``retries``, ``progress``).
+
+    Returns:
+        str: Path of an existing local file.
+
+    Raises:
+        FileNotFoundError: Nothing matched; the message lists what was tried.
+        vpd.utils.download.DownloadError: A download failed.
+    """
+    spec = os.fspath(name_or_path_or_url)
+    if cache_dir is None:
+        cache_dir = default_cache_dir()
+    cache = osp.abspath(osp.expanduser(os.fspath(cache_dir)))
+    tried: List[str] = []
+
+    local = osp.expanduser(spec)
+    if osp.exists(local):
+        if not osp.isfile(local):
+            raise IsADirectoryError(
+                21, f'Checkpoint "{spec}" is a folder, expected a file', spec)
+        return local
+    tried.append(f'a local file "{osp.abspath(local)}": does not exist')
+
+    entry = None
+    if spec in MODEL_ZOO:
+        entry = zoo_entry(spec)
+        url = entry['url']
+    elif _is_url(spec):
+        url = spec
+        for name in MODEL_ZOO:
+            if MODEL_ZOO[name].get('url') == spec:
+                entry = zoo_entry(name)
+                break
+    else:
+        tried.append(f'a model-zoo name: not one of {sorted(MODEL_ZOO)}')
+        tried.append('a URL: does not start with http:// or https://')
+        raise FileNotFoundError(
+            2, f'Cannot resolve checkpoint "{spec}". Tried:\n  - '
+            + '\n  - '.join(tried), spec)
+
+    if entry is not None:
+        filename, sha256 = entry['filename'], entry['sha256']
+    else:
+        filename = osp.basename(urllib.parse.urlparse(url).path)
+        sha256 = None
+        if not filename:
+            raise ValueError(f'Cannot tell a file name from the URL {url!r}')
+    dest = osp.join(cache, filename)
+    if osp.isfile(dest):
+        return dest
+    tried.append(f'the cache "{dest}": not present')
+
+    if url is None:
+        raise FileNotFoundError(
+            2, f'Cannot resolve checkpoint "{spec}": the model zoo has no '
+            f'download URL for it. Place the file by hand at\n  {dest}\n'
+            'Tried:\n  - ' + '\n  - '.join(tried), dest)
+    if not download:
+        raise FileNotFoundError(
+            2, f'Cannot resolve checkpoint "{spec}" without downloading '
+            '(download=False). Tried:\n  - ' + '\n  - '.join(tried) + '\n'
+            + manual_hint(url, dest, sha256), dest)
+    return download_file(url, dest, sha256=sha256, **download_kwargs)
