@@ -1,1 +1,4 @@
+"""Evaluation of vpd: metrics registered in the vpd scope."""
+from .metrics import DepthMetric
 
+__all__ = ['DepthMetric']

@@ -1,1 +1,4 @@
+"""Evaluation metrics of vpd (registered in the vpd scope)."""
+from .depth_metric import DepthMetric
 
+__all__ = ['DepthMetric']
