@@ -1,1 +1,3 @@
+from .depth_colorize import colorize_depth, write_image_atomic
 
+__all__ = ['colorize_depth', 'write_image_atomic']

@@ -1,1 +1,3 @@
+from .vpd_depth_head import VPDDepthHead
 
+__all__ = ['VPDDepthHead']

@@ -1,1 +1,3 @@
+from .batch_silog_loss import BatchSiLogLoss
 
+__all__ = ['BatchSiLogLoss']

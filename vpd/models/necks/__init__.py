@@ -1,1 +1,3 @@
+from .vpd_depth_neck import VPDDepthNeck
 
+__all__ = ['VPDDepthNeck']

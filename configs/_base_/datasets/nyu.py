@@ -1,0 +1,53 @@
+# NYU Depth v2 in the layout of the VPD reference (see configs/vpd/README.md):
+# data/nyu_depth_v2/{sync,official_splits/test,train_list.txt,test_list.txt}
+dataset_type = 'NYUDepthDataset'
+data_root = 'data/nyu_depth_v2'
+crop_size = (480, 480)
+max_depth = 10.0
+meta_keys = ('img_path', 'depth_map_path', 'ori_shape', 'img_shape',
+             'pad_shape', 'scale_factor', 'flip', 'flip_direction', 'img_id')
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadDepthMap'),
+    # interval=4 would reproduce the reference's every-4th-sample counter
+    dict(type='CutDepth', prob=0.25, max_depth=max_depth),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomCrop', crop_size=crop_size),
+    dict(type='DepthPhotometricAug'),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadDepthMap'),
+    dict(type='PackSegInputs', meta_keys=meta_keys),
+]
+train_dataloader = dict(
+    batch_size=3,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='train_list.txt',
+        data_prefix=dict(img_path='sync', depth_map_path='sync'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='test_list.txt',
+        data_prefix=dict(
+            img_path='official_splits/test',
+            depth_map_path='official_splits/test'),
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    type='DepthMetric', min_depth=1e-3, max_depth=max_depth,
+    crop_type='eigen')
+test_evaluator = val_evaluator

@@ -1,0 +1,41 @@
+# VPD depth, mmsegmentation 1.2.2's 512x512 recipe: images resized to a short
+# side of 512 (ratio 0.8-1.5) then cropped to 512; tested at short side 512
+# with flip + 3 shift windows (mmseg: slide_flip, crop 512, stride 128).
+# mmseg reports RMSE 0.258.
+_base_ = [
+    '../_base_/models/vpd_depth_sd15.py', '../_base_/datasets/nyu.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/depth_mmseg_25k.py'
+]
+crop_size = (512, 512)
+model = dict(test_cfg=dict(flip=True, shift_windows=3))
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadDepthMap'),
+    dict(type='CutDepth', prob=0.25, max_depth=10.0),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(
+        type='RandomResize',
+        scale=(768, 512),
+        ratio_range=(0.8, 1.5),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size),
+    dict(type='DepthPhotometricAug'),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
+    dict(type='LoadDepthMap', check_shape=False),
+    dict(
+        type='PackSegInputs',
+        meta_keys=('img_path', 'depth_map_path', 'ori_shape', 'img_shape',
+                   'pad_shape', 'scale_factor', 'flip', 'flip_direction',
+                   'img_id')),
+]
+train_dataloader = dict(
+    batch_size=8,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+auto_scale_lr = dict(enable=False, base_batch_size=32)

@@ -1,0 +1,131 @@
+"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT``."""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import vpd  # noqa: E402,F401  (mmcv-lite compatibility before mmseg)
+from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from vpd.utils import register_all_modules  # noqa: E402
+from vpd.utils.dist import prepare_cpu_distributed  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Test (and eval) a vpd model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument(
+        'checkpoint',
+        help='checkpoint file (.pth or .safetensors), or a model-zoo name '
+        'whose file is present')
+    parser.add_argument(
+        '--work-dir',
+        help='the directory to save the file containing evaluation metrics')
+    parser.add_argument(
+        '--out',
+        type=str,
+        help='directory for raw predictions: 16-bit PNG depth in '
+        'millimetres (depth) or label PNGs (segmentation)')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where painted images will be saved: colourised '
+        'prediction | ground truth for depth, overlays for segmentation')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument(
+        '--tta', action='store_true', help='Test time augmentation')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def trigger_visualization_hook(cfg: Config, args) -> Config:
+    """Turn on the visualisation hook of the config for --show/--show-dir."""
+    default_hooks = cfg.default_hooks
+    if 'visualization' not in default_hooks:
+        raise RuntimeError(
+            'VisualizationHook must be included in default_hooks. Refer to '
+            'configs/_base_/default_runtime.py')
+    hook = default_hooks['visualization']
+    hook['draw'] = True
+    if args.show:
+        if hook.get('type') == 'DepthVisualizationHook':
+            raise ValueError('--show opens windows; for depth use '
+                             '--show-dir DIR to write images')
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        if hook.get('type') == 'DepthVisualizationHook':
+            hook['show_dir'] = osp.abspath(args.show_dir)
+        else:
+            visualizer = cfg.visualizer
+            visualizer['save_dir'] = args.show_dir
+    return cfg
+
+
+def build_cfg(args) -> Config:
+    """Load the config and apply the command-line options."""
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'Config file "{args.config}" not found')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    from vpd.utils.model_zoo import resolve_checkpoint
+    cfg.load_from = resolve_checkpoint(args.checkpoint)
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+    if args.tta:
+        if 'tta_model' not in cfg:
+            raise KeyError(f'--tta: config "{args.config}" defines no '
+                           'tta_model')
+        if 'tta_pipeline' in cfg:
+            cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if args.out is not None:
+        evaluators = cfg.test_evaluator
+        if isinstance(evaluators, (dict, ConfigDict)):
+            evaluators = [evaluators]
+        for ev in evaluators:
+            ev['output_dir'] = osp.abspath(args.out)
+            if 'IoUMetric' in str(ev.get('type', '')):
+                ev['keep_results'] = True  # mmseg: keep label PNGs
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    register_all_modules(init_default_scope=False)
+    cfg = prepare_cpu_distributed(build_cfg(args))
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
