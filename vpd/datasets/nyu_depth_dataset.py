@@ -5,6 +5,7 @@ import os.path as osp
 from typing import Optional, Tuple
 
 from vpd.registry import DATASETS
+from vpd.utils.scene_class import scene_class_index
 from .base_depth_dataset import BaseDepthDataset
 
 #: The 27 NYU Depth v2 scene types, in the order of VPD's
@@ -39,12 +40,7 @@ def get_nyu_scene_index(img_path: str,
     Returns:
         int: The class index, or -1 if no class name occurs.
     """
-    parent = osp.basename(osp.dirname(img_path))
-    key = f'{parent}_{osp.basename(img_path)}'
-    for index, name in enumerate(classes):
-        if name in key:
-            return index
-    return -1
+    return scene_class_index(img_path, classes)
 
 
 @DATASETS.register_module()

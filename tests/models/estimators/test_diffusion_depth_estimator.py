@@ -7,11 +7,12 @@ from mmengine.config import ConfigDict
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from vpd.models.conditioners import ClassEmbeddingConditioner, scene_class_id
+from vpd.models.conditioners import ClassEmbeddingConditioner
 from vpd.models.heads import VPDDepthHead
 from vpd.models.losses import BatchSiLogLoss
 from vpd.models.necks import VPDDepthNeck
 from vpd.registry import MODELS
+from vpd.utils.scene_class import scene_class_index
 
 CLASSES = ['bedroom', 'kitchen', 'office']
 
@@ -170,9 +171,9 @@ def test_postprocess_resizes_to_ori_shape_and_unflips(model):
 def test_scene_class_lookup_and_fallback():
     cond = ClassEmbeddingConditioner(num_classes=3, embed_dim=8,
                                      mode='per_image', class_names=CLASSES)
-    assert scene_class_id('/d/kitchen_0028b/rgb_00045.jpg', CLASSES) == 1
-    assert scene_class_id('/d/bedroom/rgb_1.jpg', CLASSES) == 0
-    assert scene_class_id('/home/me/holiday.jpg', CLASSES) == -1
+    assert scene_class_index('/d/kitchen_0028b/rgb_00045.jpg', CLASSES) == 1
+    assert scene_class_index('/d/bedroom/rgb_1.jpg', CLASSES) == 0
+    assert scene_class_index('/home/me/holiday.jpg', CLASSES) == -1
     s = [SegDataSample(metainfo=dict(img_path='/x/office_1/rgb_1.jpg')),
          SegDataSample(metainfo=dict(img_path='/my/photo.jpg'))]
     ctx = cond(2, s)['context']

@@ -48,7 +48,7 @@ class TwoPhasePolyLR(LRSchedulerMixin, _ParamScheduler):
         self.min_ratio = min_ratio
         self.power = power
         self.peak = peak if peak is not None else max(1, (end - begin) // 2)
-        super().__init__(optimizer, param_name='lr', begin=begin, end=end,
+        super().__init__(optimizer, begin=begin, end=end,
                          last_step=last_step, by_epoch=by_epoch,
                          verbose=verbose)
 

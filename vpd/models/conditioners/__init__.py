@@ -1,5 +1,4 @@
-from .class_embedding_conditioner import (ClassEmbeddingConditioner,
-                                          scene_class_id)
+from .class_embedding_conditioner import ClassEmbeddingConditioner
 from .text_adapter import TextAdapter
 
-__all__ = ['TextAdapter', 'ClassEmbeddingConditioner', 'scene_class_id']
+__all__ = ['TextAdapter', 'ClassEmbeddingConditioner']

@@ -6,28 +6,8 @@ import torch
 import torch.nn as nn
 
 from vpd.registry import MODELS
+from vpd.utils.scene_class import scene_class_index
 from .text_adapter import TextAdapter
-
-
-def scene_class_id(img_path: str, class_names: Sequence[str]) -> int:
-    """The scene class of an image from its path, as the VPD reference.
-
-    The reference builds ``<parent folder>_<file name>`` and takes the first
-    class (in list order) whose name is a substring of it.
-
-    Args:
-        img_path (str): Image path.
-        class_names (Sequence[str]): Scene class names in embedding order.
-
-    Returns:
-        int: Class index, or -1 when no name matches.
-    """
-    parts = img_path.replace('\\', '/').split('/')
-    name = '_'.join(parts[-2:])
-    for i, cls in enumerate(class_names):
-        if cls in name:
-            return i
-    return -1
 
 
 @MODELS.register_module()
@@ -39,7 +19,7 @@ class ClassEmbeddingConditioner(nn.Module):
     * ``'all'`` (VPD segmentation): the context is all ``K`` adapted class
       embeddings, ``[B, K, C]``.
     * ``'per_image'`` (VPD depth): one embedding per image, chosen by the
-      scene class found in the image path (see :func:`scene_class_id`);
+      scene class found in the image path (see :func:`vpd.utils.scene_class.scene_class_index`);
       context ``[B, 1, C]``. An image whose path names no scene class gets
       the mean of all class embeddings, so inference on arbitrary images
       works.
@@ -126,7 +106,7 @@ class ClassEmbeddingConditioner(nn.Module):
         if not data_samples:
             return []
         return [
-            scene_class_id(s.metainfo.get('img_path', '') or '',
+            scene_class_index(s.metainfo.get('img_path', '') or '',
                            self.class_names) for s in data_samples
         ]
 
