@@ -3,7 +3,11 @@ import os
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
-os.environ.setdefault('OMP_NUM_THREADS', '2')
+# pytest runs with -n 2 (one worker per core): more than one compute thread
+# per worker oversubscribes the cores and OpenMP's spin-waiting then makes
+# every op ~10x slower. Subprocesses inherit these.
+os.environ['OMP_NUM_THREADS'] = '1'
+os.environ['MKL_NUM_THREADS'] = '1'
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -12,7 +16,7 @@ import vpd  # noqa: E402,F401
 from vpd.utils import register_all_modules  # noqa: E402
 
 register_all_modules()
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 
 def pytest_configure(config):
