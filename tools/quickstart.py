@@ -28,7 +28,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 DEFAULT_CONFIG = osp.join(
     ROOT, 'configs', 'quickstart',
-    'vpd_tiny_1xb8-600_synthetic-depth-96x128.py')
+    'vpd_tiny_1xb8-400_synthetic-depth-96x128.py')
 METRICS = ('d1', 'd2', 'd3', 'abs_rel', 'sq_rel', 'rmse', 'rmse_log',
            'log10', 'silog')
 
