@@ -79,6 +79,8 @@ def main(argv=None):
                         help='override the number of training iterations')
     parser.add_argument('--num-train', type=int, default=400)
     parser.add_argument('--num-test', type=int, default=50)
+    parser.add_argument('--height', type=int, default=96)
+    parser.add_argument('--width', type=int, default=128)
     args = parser.parse_args(argv)
 
     import vpd  # noqa: F401
@@ -92,7 +94,8 @@ def main(argv=None):
     if not osp.isfile(osp.join(args.data_root, 'test_list.txt')):
         print(f'[1/4] writing the synthetic depth set to {args.data_root}')
         make_synthetic_depth(args.data_root, num_train=args.num_train,
-                             num_test=args.num_test)
+                             num_test=args.num_test, height=args.height,
+                             width=args.width)
     else:
         print(f'[1/4] using the synthetic depth set in {args.data_root}')
 

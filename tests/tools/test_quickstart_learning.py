@@ -1,0 +1,26 @@
+"""The CPU quickstart learns: VPD depth (tiny preset) beats the mean-depth
+baseline on held-out synthetic images, with a small iteration budget.
+
+The README's full quickstart (96x128, 400 iterations) is measured by running
+``python tools/quickstart.py``; this test runs the same script at 48x64 with
+120 iterations so that it fits the test-suite budget.
+"""
+import os.path as osp
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tools'))
+
+
+def test_quickstart_beats_mean_depth_baseline(tmp_path):
+    import quickstart
+    metrics, base = quickstart.main([
+        '--data-root', str(tmp_path / 'data'), '--work-dir',
+        str(tmp_path / 'work'), '--iters', '120', '--num-train', '64',
+        '--num-test', '12', '--height', '48', '--width', '64'
+    ])
+    # measured: RMSE 1.65 vs 1.84 (10% lower) with this budget
+    assert metrics['rmse'] < 0.95 * base['rmse']
+    assert metrics['abs_rel'] < base['abs_rel']
+    shows = list((tmp_path / 'work' / 'show').glob('*.png'))
+    assert len(shows) == 12
