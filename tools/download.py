@@ -69,8 +69,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.list:
         for name in sorted(MODEL_ZOO):
             entry = MODEL_ZOO[name]
-            print(f'{name}\t{entry["filename"]}\t{entry["format"]}\t'
-                  f'{entry["url"] or "(no URL: place by hand)"}')
+            where = entry['url'] or (
+                f'(by hand from {entry["page"]})' if entry.get('page') else
+                '(no URL: place by hand)')
+            print(f'{name}\t{entry["filename"]}\t{entry["format"]}\t{where}')
         return 0
 
     target_dir = osp.abspath(osp.expanduser(args.dir or default_cache_dir()))
@@ -79,9 +81,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         url, filename = entry['url'], entry['filename']
         sha256 = args.sha256 or entry['sha256']
         if url is None:
+            page = entry.get('page')
             print(f'error: the model zoo has no download URL for '
                   f'"{args.name}"; place the file by hand at\n  '
-                  f'{osp.join(target_dir, filename)}', file=sys.stderr)
+                  f'{osp.join(target_dir, filename)}'
+                  + (f'\n(get it from {page})' if page else ''),
+                  file=sys.stderr)
             return 1
     else:
         url, sha256 = args.name, args.sha256

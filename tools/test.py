@@ -20,8 +20,9 @@ def parse_args(argv=None):
     parser.add_argument('config', help='test config file path')
     parser.add_argument(
         'checkpoint',
-        help='checkpoint file (.pth or .safetensors), or a model-zoo name '
-        'whose file is present')
+        help='checkpoint file (.pth or .safetensors; ours, or a released VPD '
+        '/ Meta Prompts / mmseg VPD checkpoint, converted on the fly), a '
+        'model-zoo name or a URL')
     parser.add_argument(
         '--work-dir',
         help='the directory to save the file containing evaluation metrics')
@@ -95,8 +96,12 @@ def build_cfg(args) -> Config:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    from vpd.apis.inference import prepare_config_for_checkpoint
     from vpd.utils.model_zoo import resolve_checkpoint
     cfg.load_from = resolve_checkpoint(args.checkpoint)
+    # The checkpoint holds every weight (SD UNet/VAE, class embeddings): the
+    # model is built without the config's SD weights / embedding file.
+    prepare_config_for_checkpoint(cfg)
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
@@ -118,11 +123,34 @@ def build_cfg(args) -> Config:
     return cfg
 
 
+def load_weights(runner: Runner, checkpoint: str) -> None:
+    """Strictly load ``checkpoint`` into the runner's model.
+
+    Through :func:`vpd.apis.load_model_weights`: the file is opened by the
+    safe loader (``.pth`` or ``.safetensors``), a released VPD / Meta Prompts
+    / mmseg checkpoint is converted on the fly, and a missing, unexpected or
+    misshapen key is an error naming it (mmengine's own ``load_from`` would
+    load non-strictly and leave random weights behind).
+    """
+    from mmengine.model import BaseTTAModel, is_model_wrapper
+
+    from vpd.apis import load_model_weights
+    model = runner.model
+    if is_model_wrapper(model):
+        model = model.module
+    if isinstance(model, BaseTTAModel):
+        model = model.module
+    load_model_weights(model, checkpoint, log=runner.logger.info)
+    runner.logger.info(f'Load checkpoint from {checkpoint}')
+
+
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
     cfg = prepare_cpu_distributed(build_cfg(args))
+    checkpoint, cfg.load_from = cfg.load_from, None
     runner = Runner.from_cfg(cfg)
+    load_weights(runner, checkpoint)
     metrics = runner.test()
     return metrics
 

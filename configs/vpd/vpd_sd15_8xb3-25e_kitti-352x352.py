@@ -19,3 +19,4 @@ model = dict(
 tta_model = dict(shift_windows=4)
 train_dataloader = dict(batch_size=3)
 auto_scale_lr = dict(enable=False, base_batch_size=24)
+log_processor = dict(by_epoch=True)

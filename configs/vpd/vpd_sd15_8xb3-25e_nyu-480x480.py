@@ -8,3 +8,4 @@ _base_ = [
 train_dataloader = dict(batch_size=3)
 # The learning rate was tuned for 8 GPUs x 3 images.
 auto_scale_lr = dict(enable=False, base_batch_size=24)
+log_processor = dict(by_epoch=True)

@@ -4,3 +4,4 @@ from .estimators import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
+from .segmentors import *  # noqa: F401,F403

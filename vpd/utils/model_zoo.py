@@ -8,9 +8,13 @@ Each :data:`MODEL_ZOO` entry is a dict with
 * ``filename`` (str): the file name inside the cache folder,
 * ``format`` (str): the source layout, e.g. ``'ldm'`` (CompVis single-file
   Stable Diffusion, read by ``vpd.models.backbones.sd_weights``),
-  ``'vpd-depth'`` (official VPD ``{'model': ...}``), ``'mmengine'``,
+  ``'vpd-depth'`` (official VPD ``{'model': ...}``; the names of
+  ``vpd.models.converters.SOURCE_FORMATS``), ``'mmengine'``,
+  ``'class-embeddings'``,
 * ``config`` (str or None): what it is meant for: an architecture preset of
-  ``vpd/models/backbones/presets`` or a config file under ``configs/``.
+  ``vpd/models/backbones/presets`` or a config file under ``configs/``,
+* ``page`` (str, optional): a web page to fetch the file from by hand when
+  there is no direct download URL (e.g. Google Drive).
 
 :func:`resolve_checkpoint` turns a local path, a zoo name or a URL into a
 local file, downloading into the cache folder when needed.
@@ -55,18 +59,111 @@ MODEL_ZOO: Dict[str, Dict[str, Any]] = {
         filename='v1-5-pruned-emaonly.safetensors',
         format='ldm',
         config='sd15'),
-    # LEAD: official VPD NYUv2 depth release ({'model': state_dict}, see
-    # shared/reference/METHODS.md "Released checkpoints"); the file name is
-    # the one the official code loads. URL not verified, so None (place the
-    # file by hand in the cache folder). A third-party README links
-    # https://cloud.tsinghua.edu.cn/f/7e4adc76cc9b4200ac79/?dl=1 as "VPD depth
-    # pretrained": confirm before filling it in, with its sha256.
+    # ------------------------------------------------------------------
+    # Released task checkpoints (official layouts; tools/test.py,
+    # vpd.apis.init_model and tools/inference.py convert them on the fly,
+    # tools/model_converters/official_to_vpd.py once). URLs and numbers are
+    # the ones in the official READMEs (wl-zhao/VPD depth/README.md and
+    # segmentation/README.md, fudan-zvg/meta-prompts depth/ and
+    # segmentation/README.md, mmsegmentation configs/vpd/README.md). The
+    # file names of the Tsinghua Cloud / Google Drive files are not
+    # published; the ones below are the names the files get in the cache.
+    # No sha256 is published (mmseg's 8-hex suffix is the start of it).
+    # Google Drive links are pages, not direct downloads: `page` says where
+    # to get the file by hand.
+    # ------------------------------------------------------------------
+    # VPD depth, NYUv2, official recipe: RMSE 0.254, d1 0.964, AbsRel 0.069.
     'vpd-depth-nyu': dict(
-        url=None,
+        url='https://cloud.tsinghua.edu.cn/f/7e4adc76cc9b4200ac79/?dl=1',
         sha256=None,
         filename='vpd_depth_480x480.pth',
         format='vpd-depth',
+        config='configs/vpd/vpd_sd15_8xb3-25e_nyu-480x480.py'),
+    # VPD semantic FPN, ADE20K 512x512, 80k: 53.7 mIoU (54.6 ms+flip).
+    'vpd-seg-ade20k': dict(
+        url='https://cloud.tsinghua.edu.cn/f/78ca31e53c5549779abd/?dl=1',
+        sha256=None,
+        filename='vpd_seg_sd1-5_ade20k-512x512.pth',
+        format='vpd-seg',
+        config='configs/vpd/vpd_sd15-fpn_8xb2-80k_ade20k-512x512.py'),
+    # mmsegmentation 1.2.2's VPD depth port, NYUv2: RMSE 0.253 (480 crop)
+    # and 0.258 (512 crop).
+    'vpd-depth-nyu-mmseg-480x480': dict(
+        url='https://download.openmmlab.com/mmsegmentation/v0.5/vpd/'
+        'vpd_sd_4xb8-25k_nyu-480x480_20230908-66144bc4.pth',
+        sha256=None,
+        filename='vpd_sd_4xb8-25k_nyu-480x480_20230908-66144bc4.pth',
+        format='mmseg-vpd-depth',
+        config='configs/vpd/vpd_sd15_4xb8-25k_nyu-480x480.py'),
+    'vpd-depth-nyu-mmseg-512x512': dict(
+        url='https://download.openmmlab.com/mmsegmentation/v0.5/vpd/'
+        'vpd_sd_4xb8-25k_nyu-512x512_20230918-60cefcff.pth',
+        sha256=None,
+        filename='vpd_sd_4xb8-25k_nyu-512x512_20230918-60cefcff.pth',
+        format='mmseg-vpd-depth',
+        config='configs/vpd/vpd_sd15_4xb8-25k_nyu-512x512.py'),
+    # The 27 NYUv2 scene-class CLIP embeddings ([27, 768]) that VPD depth
+    # trains with (mmseg's copy of VPD's depth/nyu_class_embeddings.pth);
+    # the configs read checkpoints/nyu_class_embeddings.pth.
+    'vpd-nyu-class-embeddings': dict(
+        url='https://download.openmmlab.com/mmsegmentation/v0.5/vpd/'
+        'nyu_class_embeddings.pth',
+        sha256=None,
+        filename='nyu_class_embeddings.pth',
+        format='class-embeddings',
         config=None),
+    # Meta Prompts depth, NYUv2: RMSE 0.223, d1 0.976, AbsRel 0.061.
+    'metaprompts-depth-nyu': dict(
+        url=None,
+        page='https://drive.google.com/file/d/'
+        '1IBZ34fCaD7vTpr4eS7Cq-gfJWDOzx54A/view?usp=sharing',
+        sha256=None,
+        filename='metaprompts_depth_nyu.pth',
+        format='metaprompts-depth',
+        config='configs/meta_prompts/meta-prompts_sd15_8xb3-25e_nyu-'
+        '480x480.py'),
+    # Meta Prompts depth, KITTI Eigen: RMSE 1.928, d1 0.981, AbsRel 0.047.
+    'metaprompts-depth-kitti': dict(
+        url=None,
+        page='https://drive.google.com/file/d/'
+        '1GpPKR5JcoD8nR9p-jeJ7fiQFWVSgL7lG/view?usp=sharing',
+        sha256=None,
+        filename='metaprompts_depth_kitti.pth',
+        format='metaprompts-depth',
+        config='configs/meta_prompts/meta-prompts_sd15_8xb3-25e_kitti-'
+        '352x352.py'),
+    # Meta Prompts UPerNet, ADE20K 512x512: 55.83 mIoU (56.81 ms+flip).
+    'metaprompts-seg-ade20k': dict(
+        url=None,
+        page='https://drive.google.com/file/d/'
+        '1io1xGeteywZuK_OY2VG9fB8O-LtgyYN1/view?usp=sharing',
+        sha256=None,
+        filename='metaprompts_seg_ade20k.pth',
+        format='metaprompts-seg',
+        config='configs/meta_prompts/meta-prompts_sd15-upernet_8xb1-80k_'
+        'ade20k-512x512.py'),
+    # Meta Prompts UPerNet, Cityscapes 1024x1024: 84.38 mIoU (85.77).
+    'metaprompts-seg-cityscapes': dict(
+        url=None,
+        page='https://drive.google.com/file/d/'
+        '1uIMJUI-n557E5MydnZcl9Nq6FUKdYjQI/view?usp=sharing',
+        sha256=None,
+        filename='metaprompts_seg_cityscapes.pth',
+        format='metaprompts-seg',
+        config='configs/meta_prompts/meta-prompts_sd15-upernet_8xb2-80k_'
+        'cityscapes-1024x1024.py'),
+    # ... with Mapillary pretraining (1 refinement loop): 85.98 (87.26).
+    # Use the Cityscapes config with
+    # --cfg-options model.backbone.num_loops=1 model.conditioner.num_loops=1
+    'metaprompts-seg-cityscapes-mapillary': dict(
+        url=None,
+        page='https://drive.google.com/file/d/'
+        '1kMcM_YSCCVsQA3DpUDT15t8Un-MEor3d/view?usp=sharing',
+        sha256=None,
+        filename='metaprompts_seg_cityscapes_extra.pth',
+        format='metaprompts-seg',
+        config='configs/meta_prompts/meta-prompts_sd15-upernet_8xb2-80k_'
+        'cityscapes-1024x1024.py'),
 }
 
 _REQUIRED_KEYS = ('url', 'sha256', 'filename', 'format', 'config')
@@ -191,7 +288,8 @@ def resolve_checkpoint(name_or_path_or_url: Union[str, os.PathLike],
         raise FileNotFoundError(
             2, f'Cannot resolve checkpoint "{spec}": the model zoo has no '
             f'download URL for it. Place the file by hand at\n  {dest}\n'
-            'Tried:\n  - ' + '\n  - '.join(tried), dest)
+            + (f'(get it from {entry["page"]})\n' if entry.get('page') else
+               '') + 'Tried:\n  - ' + '\n  - '.join(tried), dest)
     if not download:
         raise FileNotFoundError(
             2, f'Cannot resolve checkpoint "{spec}" without downloading '

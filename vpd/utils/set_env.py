@@ -17,6 +17,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     import mmseg.evaluation  # noqa: F401
     import mmseg.models  # noqa: F401
     import mmseg.structures  # noqa: F401
+    import mmseg.visualization  # noqa: F401
     import vpd.datasets  # noqa: F401
     import vpd.engine  # noqa: F401
     import vpd.evaluation  # noqa: F401

@@ -46,4 +46,6 @@ default_hooks = dict(
         rule='less'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DepthVisualizationHook', draw=False))
-log_processor = dict(by_epoch=True)
+# Epoch-based logging (log_processor = dict(by_epoch=True)) is set in the
+# leaf configs: default_runtime.py defines log_processor too, and mmengine
+# refuses a key defined by two bases.

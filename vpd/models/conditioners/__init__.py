@@ -1,4 +1,8 @@
 from .class_embedding_conditioner import ClassEmbeddingConditioner
+from .meta_prompt_conditioner import MetaPromptConditioner
 from .text_adapter import TextAdapter
 
-__all__ = ['TextAdapter', 'ClassEmbeddingConditioner']
+__all__ = [
+    'TextAdapter', 'ClassEmbeddingConditioner',
+    'MetaPromptConditioner'
+]

@@ -1,0 +1,112 @@
+"""Every Meta Prompts config builds (tiny preset) and follows the paper."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config, ConfigDict
+
+from vpd.registry import MODELS
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = sorted(
+    glob.glob(osp.join(ROOT, 'configs', 'meta_prompts', '*.py')) +
+    glob.glob(osp.join(ROOT, 'configs', 'quickstart', 'meta-prompts_*.py')))
+
+
+def tiny_model_cfg(model: ConfigDict) -> ConfigDict:
+    """The model of a Meta Prompts config on the tiny SD-shaped preset."""
+    if model.type == 'SegTTAModel':
+        model.module = tiny_model_cfg(model.module)
+        return model
+    model.backbone.update(unet='tiny', vae='tiny', pretrained=None)
+    model.conditioner.update(embed_dim=32, time_embed_dim=128)
+    model.neck.update(in_channels=[32, 64, 64, 64], embed_dim=32)
+    for head in ('decode_head', 'auxiliary_head'):
+        if head in model and 'norm_cfg' in model[head]:
+            model[head].norm_cfg = dict(type='BN', requires_grad=True)
+    return model
+
+
+def _name(path):
+    return osp.basename(path)
+
+
+def test_configs_found():
+    names = {_name(p) for p in CONFIGS}
+    assert {
+        'meta-prompts_sd15_8xb3-25e_nyu-480x480.py',
+        'meta-prompts_sd15_8xb3-25e_kitti-352x352.py',
+        'meta-prompts_sd15-upernet_8xb1-80k_ade20k-512x512.py',
+        'meta-prompts_sd15-upernet_8xb1-80k_ade20k-512x512_ms.py',
+        'meta-prompts_sd15-upernet_8xb2-80k_cityscapes-1024x1024.py',
+        'meta-prompts_sd15-upernet_8xb2-80k_cityscapes-1024x1024_ms.py',
+    } <= names
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=_name)
+def test_config_builds_with_tiny_preset(path):
+    cfg = Config.fromfile(path)
+    model_cfg = tiny_model_cfg(cfg.model)
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    core = model.module if model_cfg.type == 'SegTTAModel' else model
+    assert core.backbone.num_loops == core.conditioner.num_loops == 3
+    assert not hasattr(core.backbone.unet, 'time_embedding')
+    assert getattr(core.neck, 'uses_prompts', False)
+    assert 'text_encoder' not in dict(core.named_modules())
+
+
+def _cfg(name):
+    return Config.fromfile(osp.join(ROOT, 'configs', 'meta_prompts', name))
+
+
+def test_depth_recipes():
+    nyu = _cfg('meta-prompts_sd15_8xb3-25e_nyu-480x480.py')
+    kitti = _cfg('meta-prompts_sd15_8xb3-25e_kitti-352x352.py')
+    for cfg in (nyu, kitti):
+        m = cfg.model
+        assert m.input_mode == 'resize'
+        assert m.conditioner.num_prompts == m.decode_head.in_channels == 50
+        assert not m.conditioner.share_prompts and m.conditioner.use_adapter
+        assert m.decode_head.num_upsample == 0
+        assert cfg.train_dataloader.batch_size == 3
+        assert cfg.tta_model.flip
+    assert nyu.model.resize_scale == 1 and kitti.model.resize_scale == 2
+    assert nyu.model.decode_head.max_depth == 10
+    assert kitti.model.decode_head.max_depth == 80
+    assert nyu.tta_model.shift_windows == 2
+    assert kitti.tta_model.shift_windows == 16
+    assert kitti.val_evaluator.crop_type == 'garg'
+    assert any(t.type == 'KBCrop' for t in kitti.test_pipeline)
+
+
+def test_seg_recipes():
+    ade = _cfg('meta-prompts_sd15-upernet_8xb1-80k_ade20k-512x512.py')
+    city = _cfg('meta-prompts_sd15-upernet_8xb2-80k_cityscapes-1024x1024.py')
+    for cfg, classes in ((ade, 150), (city, 19)):
+        m = cfg.model
+        assert m.conditioner.num_prompts == 150
+        assert m.conditioner.share_prompts and not m.conditioner.use_adapter
+        assert m.decode_head.type == 'UPerHead'
+        assert m.decode_head.in_channels == [150] * 4
+        assert m.decode_head.pool_scales == (1, 2, 3, 6)
+        assert m.decode_head.channels == 512
+        assert m.decode_head.num_classes == classes
+        assert [l.type for l in m.decode_head.loss_decode] == [
+            'CrossEntropyLoss', 'LovaszLoss']
+        assert m.auxiliary_head.type == 'FCNHead'
+        assert m.auxiliary_head.in_index == 2
+        assert m.auxiliary_head.loss_decode.loss_weight == 0.4
+        assert cfg.optim_wrapper.optimizer.weight_decay == 1e-3
+        keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+        assert keys['backbone.unet'].lr_mult == 0.1
+        assert cfg.param_scheduler[0].end == 1500
+        assert cfg.train_cfg.max_iters == 80000
+    assert ade.optim_wrapper.optimizer.lr == 8e-5
+    assert city.optim_wrapper.optimizer.lr == 1.6e-4
+    assert ade.model.test_cfg.crop_size == (512, 512)
+    assert ade.model.test_cfg.stride == (341, 341)
+    assert city.model.test_cfg.crop_size == (1024, 1024)
+    assert city.model.test_cfg.stride == (512, 512)
+    assert city.model.data_preprocessor.size == (1024, 1024)

@@ -1,0 +1,194 @@
+"""Run a model on your own images and write pictures of the predictions.
+
+::
+
+    python tools/inference.py CONFIG CHECKPOINT IMG_OR_DIR --out-dir OUT \\
+        [--device cpu] [--save-raw] [--opacity 0.5] [--cfg-options ...]
+
+``CHECKPOINT`` is a checkpoint of this project (``.pth`` /
+``.safetensors``), a released VPD / Meta Prompts / mmseg VPD checkpoint
+(converted on the fly), a model-zoo name or a URL. ``IMG_OR_DIR`` is an
+image or a folder of images (``.jpg .jpeg .png .bmp .tif .tiff .webp``).
+
+Depth models write ``<name>_depth.png`` (colourised, near = bright) and,
+with ``--save-raw``, ``<name>_depth_mm.png`` (16-bit PNG, millimetres).
+Segmentors write ``<name>_seg.png`` (the image overlaid with the class
+colours) and, with ``--save-raw``, ``<name>_seg_labels.png`` (class ids).
+The config's test pipeline is used without annotation loading and without
+the KITTI benchmark crop (your images are used whole).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+import time
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import vpd  # noqa: E402,F401  (mmcv-lite compatibility before mmseg)
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
+                    '.webp')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv (list[str], optional): Arguments; defaults to ``sys.argv[1:]``.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser(
+        description='Predict depth / segmentation for your own images.')
+    parser.add_argument('config', help='model config')
+    parser.add_argument('checkpoint',
+                        help='checkpoint path, model-zoo name or URL')
+    parser.add_argument('input', help='an image or a folder of images')
+    parser.add_argument('--out-dir', required=True,
+                        help='where the pictures are written')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument('--save-raw', action='store_true',
+                        help='also write raw predictions (16-bit depth in '
+                        'mm / label ids)')
+    parser.add_argument('--opacity', type=float, default=0.5,
+                        help='segmentation overlay opacity (default 0.5)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings')
+    return parser.parse_args(argv)
+
+
+def list_images(path: str) -> List[str]:
+    """The image files named by ``path`` (a file or a folder), sorted.
+
+    Args:
+        path (str): An image or a folder.
+
+    Returns:
+        list[str]: Image paths.
+    """
+    if osp.isfile(path):
+        return [path]
+    if not osp.isdir(path):
+        raise FileNotFoundError(f'Input "{path}" does not exist')
+    found = sorted(
+        osp.join(path, name) for name in os.listdir(path)
+        if name.lower().endswith(IMAGE_EXTENSIONS))
+    if not found:
+        raise FileNotFoundError(
+            f'No images ({", ".join(IMAGE_EXTENSIONS)}) in folder "{path}"')
+    return found
+
+
+def _write_png_atomic(path: str, array: np.ndarray) -> None:
+    """Write a single-channel PNG (uint8 / uint16) atomically."""
+    import cv2
+
+    from vpd.utils.checkpoint import atomic_write_bytes
+    ok, buf = cv2.imencode('.png', array)
+    if not ok:
+        raise IOError(f'Could not encode "{path}"')
+    atomic_write_bytes(buf.tobytes(), path)
+
+
+def default_palette(num_classes: int) -> np.ndarray:
+    """A fixed pseudo-random RGB palette ``[num_classes, 3]``."""
+    rng = np.random.RandomState(42)
+    return rng.randint(0, 256, size=(num_classes, 3), dtype=np.uint8)
+
+
+def overlay(rgb: np.ndarray, labels: np.ndarray,
+            palette: Sequence[Sequence[int]], opacity: float,
+            ignore_index: int = 255) -> np.ndarray:
+    """Blend class colours over an RGB image.
+
+    Args:
+        rgb (np.ndarray): ``[H, W, 3]`` uint8 image.
+        labels (np.ndarray): ``[H, W]`` class ids.
+        palette (Sequence): One RGB colour per class.
+        opacity (float): Weight of the colours, 0..1.
+        ignore_index (int): Label left uncoloured.
+
+    Returns:
+        np.ndarray: ``[H, W, 3]`` uint8.
+    """
+    palette = np.asarray(palette, dtype=np.uint8)
+    valid = (labels >= 0) & (labels < len(palette)) & (labels != ignore_index)
+    colour = np.zeros_like(rgb)
+    colour[valid] = palette[labels[valid]]
+    out = rgb.astype(np.float32)
+    out[valid] = (1 - opacity) * out[valid] + opacity * colour[valid]
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the tool.
+
+    Args:
+        argv (list[str], optional): Arguments; defaults to ``sys.argv[1:]``.
+
+    Returns:
+        int: Exit status (0 on success).
+    """
+    args = parse_args(argv)
+    import cv2
+
+    from vpd.apis import inference_model, init_model
+    from vpd.models.estimators import DiffusionDepthEstimator
+    from vpd.visualization import colorize_depth, write_image_atomic
+
+    images = list_images(args.input)
+    print(f'[inference] building {args.config} with {args.checkpoint}',
+          flush=True)
+    model = init_model(args.config, args.checkpoint, device=args.device,
+                       cfg_options=args.cfg_options)
+    is_depth = isinstance(model, DiffusionDepthEstimator)
+    meta = getattr(model, 'dataset_meta', None) or {}
+    os.makedirs(args.out_dir, exist_ok=True)
+    for i, path in enumerate(images, start=1):
+        t0 = time.time()
+        sample = inference_model(model, path)
+        stem = osp.splitext(osp.basename(path))[0]
+        if is_depth:
+            depth = sample.pred_depth_map.data[0].float().cpu().numpy()
+            out = osp.join(args.out_dir, f'{stem}_depth.png')
+            write_image_atomic(out, colorize_depth(depth))
+            if args.save_raw:
+                mm = np.clip(depth * 1000.0, 0, 65535).round()
+                _write_png_atomic(
+                    osp.join(args.out_dir, f'{stem}_depth_mm.png'),
+                    mm.astype(np.uint16))
+            info = f'depth {depth.min():.2f}..{depth.max():.2f} m'
+        else:
+            labels = sample.pred_sem_seg.data[0].cpu().numpy()
+            num_classes = int(sample.seg_logits.data.shape[0])
+            palette = meta.get('palette') or default_palette(num_classes)
+            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise IOError(f'Could not read image "{path}"')
+            rgb = bgr[..., ::-1]
+            if rgb.shape[:2] != labels.shape:
+                rgb = cv2.resize(rgb, labels.shape[::-1])
+            out = osp.join(args.out_dir, f'{stem}_seg.png')
+            write_image_atomic(out, overlay(rgb, labels, palette,
+                                            args.opacity))
+            if args.save_raw:
+                _write_png_atomic(
+                    osp.join(args.out_dir, f'{stem}_seg_labels.png'),
+                    labels.astype(np.uint16 if num_classes > 255 else
+                                  np.uint8))
+            info = f'{len(np.unique(labels))} classes present'
+        print(f'[inference] {i}/{len(images)} {path} -> {out} ({info}, '
+              f'{time.time() - t0:.1f} s)', flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
