@@ -28,7 +28,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 DEFAULT_CONFIG = osp.join(
     ROOT, 'configs', 'quickstart',
-    'vpd_tiny_1xb8-400_synthetic-depth-96x128.py')
+    'vpd_tiny_1xb8-150_synthetic-depth-96x128.py')
 METRICS = ('d1', 'd2', 'd3', 'abs_rel', 'sq_rel', 'rmse', 'rmse_log',
            'log10', 'silog')
 
@@ -77,8 +77,8 @@ def main(argv=None):
         ROOT, 'work_dirs', 'quickstart'))
     parser.add_argument('--iters', type=int, default=None,
                         help='override the number of training iterations')
-    parser.add_argument('--num-train', type=int, default=400)
-    parser.add_argument('--num-test', type=int, default=50)
+    parser.add_argument('--num-train', type=int, default=120)
+    parser.add_argument('--num-test', type=int, default=20)
     parser.add_argument('--height', type=int, default=96)
     parser.add_argument('--width', type=int, default=128)
     args = parser.parse_args(argv)

@@ -29,7 +29,7 @@ from vpd.models.converters import to_official  # noqa: E402
 from vpd.utils.checkpoint import load_checkpoint_file  # noqa: E402
 
 QUICKSTART = osp.join(ROOT, 'configs', 'quickstart',
-                      'vpd_tiny_1xb8-400_synthetic-depth-96x128.py')
+                      'vpd_tiny_1xb8-150_synthetic-depth-96x128.py')
 
 
 @pytest.fixture(scope='module')

@@ -13,7 +13,7 @@ sys.path.insert(0, osp.join(ROOT, 'tools'))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'dataset_converters'))
 
 CONFIG = osp.join(ROOT, 'configs', 'quickstart',
-                  'vpd_tiny_1xb8-400_synthetic-depth-96x128.py')
+                  'vpd_tiny_1xb8-150_synthetic-depth-96x128.py')
 
 
 @pytest.fixture(scope='module')

@@ -40,17 +40,17 @@ optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'backbone.vae': dict(lr_mult=0.0)}))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),
-    dict(type='PolyLR', power=0.9, eta_min=1e-5, begin=50, end=400,
+    dict(type='PolyLR', power=0.9, eta_min=1e-5, begin=50, end=150,
          by_epoch=False)
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=400, val_interval=400)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=150, val_interval=150)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=200,
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=150,
                     max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DepthVisualizationHook', draw=False))
