@@ -1,9 +1,8 @@
-"""Meta Prompts learning checks on the synthetic sets (tiny preset, CPU).
+"""Meta Prompts depth learning check on the synthetic NYU-layout set.
 
-The quickstart configs are trained briefly with 1 and with 3 refinement
-loops; the trained model must beat the trivial baseline on the held-out
-split (depth: RMSE of the mean training depth; segmentation: mIoU of
-predicting the most frequent class).
+The quickstart config is trained briefly with 1 and with 3 refinement
+loops; the trained model must beat the RMSE of predicting the mean training
+depth on the held-out split.
 """
 import importlib.util
 import os.path as osp
