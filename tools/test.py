@@ -80,6 +80,9 @@ def trigger_visualization_hook(cfg: Config, args) -> Config:
         else:
             visualizer = cfg.visualizer
             visualizer['save_dir'] = args.show_dir
+            # mmseg's hook draws one batch in `interval` (default 50):
+            # paint every test image
+            hook['interval'] = 1
     return cfg
 
 

@@ -18,7 +18,6 @@ from mmengine.runner import Runner
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Iteration budgets (batch 4, 64 px): 15-60 s per run on 2 idle CPU cores.
 DEPTH_ITERS = 120
-SEG_ITERS = 60
 DEPTH_CFG = osp.join(
     ROOT, 'configs', 'quickstart',
     'meta-prompts_tiny_1xb4-300_synthetic-depth-96x128.py')
