@@ -29,3 +29,16 @@ def pytest_configure(config):
 def tiny_backbone_cfg():
     """Backbone config of the tiny SD-shaped preset."""
     return dict(type='StableDiffusionBackbone', unet='tiny', vae='tiny')
+
+
+@pytest.fixture(autouse=True)
+def _vpd_default_scope():
+    """Each test starts in the ``vpd`` scope (a Runner built by an earlier
+    test in the same worker may have made another scope current)."""
+    from mmengine.registry import DefaultScope
+    current = DefaultScope.get_current_instance()
+    if current is None or current.scope_name != 'vpd':
+        import uuid
+        DefaultScope.get_instance(f'vpd-test-{uuid.uuid4().hex}',
+                                  scope_name='vpd')
+    yield
