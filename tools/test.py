@@ -11,7 +11,8 @@ from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from vpd.utils import register_all_modules  # noqa: E402
-from vpd.utils.dist import prepare_cpu_distributed  # noqa: E402
+from vpd.utils.dist import (prepare_cpu_distributed,  # noqa: E402
+                            shutdown_distributed)
 
 
 def parse_args(argv=None):
@@ -105,6 +106,14 @@ def build_cfg(args) -> Config:
     # The checkpoint holds every weight (SD UNet/VAE, class embeddings): the
     # model is built without the config's SD weights / embedding file.
     prepare_config_for_checkpoint(cfg)
+    # Testing needs none of the training parts. mmengine builds the train
+    # loop lazily the first time anything reads ``runner.iter`` (mmseg's
+    # visualisation hook does, for its step), which would open the training
+    # set: a user with only the test split, or a released checkpoint and
+    # no training data, would get a FileNotFoundError.
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
+                'param_scheduler'):
+        cfg[key] = None
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
@@ -155,6 +164,7 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg)
     load_weights(runner, checkpoint)
     metrics = runner.test()
+    shutdown_distributed()
     return metrics
 
 

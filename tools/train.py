@@ -13,7 +13,8 @@ from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from vpd.utils import register_all_modules  # noqa: E402
-from vpd.utils.dist import prepare_cpu_distributed  # noqa: E402
+from vpd.utils.dist import (prepare_cpu_distributed,  # noqa: E402
+                            shutdown_distributed)
 
 
 def parse_args(argv=None):
@@ -88,6 +89,7 @@ def main(argv=None):
         from vpd.registry import RUNNERS
         runner = RUNNERS.build(cfg)
     runner.train()
+    shutdown_distributed()
     return runner
 
 

@@ -2,6 +2,7 @@
 import glob
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 
@@ -90,7 +91,10 @@ def test_amp_flag_and_bad_config(tmp_path, data_root):
 
 def test_dist_train_two_processes_gloo(tmp_path, data_root):
     work = str(tmp_path / 'dist')
-    env = dict(os.environ, PORT='29533', OMP_NUM_THREADS='1',
+    with socket.socket() as sock:  # a free port: CI may run other jobs
+        sock.bind(('127.0.0.1', 0))
+        port = str(sock.getsockname()[1])
+    env = dict(os.environ, PORT=port, OMP_NUM_THREADS='1',
                CUDA_VISIBLE_DEVICES='')
     cmd = ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2',
            '--work-dir', work, '--cfg-options', *opts(data_root, iters=2)]

@@ -43,3 +43,18 @@ def prepare_cpu_distributed(cfg: Config) -> Config:
     wrapper.setdefault('broadcast_buffers', False)
     cfg.model_wrapper_cfg = wrapper
     return cfg
+
+
+def shutdown_distributed() -> None:
+    """Tear the process group down before the interpreter exits.
+
+    A gloo process group left alive at exit can abort its process while its
+    worker threads are destroyed ("terminate called without an active
+    exception", SIGABRT), which fails a run that has already finished and
+    saved everything. The barrier first lets every rank finish its last
+    collective. Does nothing outside a distributed run.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
