@@ -1,5 +1,6 @@
 """Test-wide settings: offline hub, vpd registered, tiny model helpers."""
 import os
+import sys
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
@@ -17,6 +18,8 @@ from vpd.utils import register_all_modules  # noqa: E402
 
 register_all_modules()
 torch.set_num_threads(1)
+# test helpers shared by several files (``from _tools import load_tool``)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def pytest_configure(config):

@@ -4,9 +4,7 @@ The quickstart config is trained briefly with 1 and with 3 refinement
 loops; the trained model must beat the RMSE of predicting the mean training
 depth on the held-out split.
 """
-import importlib.util
 import os.path as osp
-import sys
 import time
 
 import cv2
@@ -14,6 +12,8 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
+
+from _tools import load_tool  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Iteration budgets (batch 4, 64 px): 15-60 s per run on 2 idle CPU cores.
@@ -23,19 +23,11 @@ DEPTH_CFG = osp.join(
     'meta-prompts_tiny_1xb4-300_synthetic-depth-96x128.py')
 
 
-def _load_tool(name):
-    path = osp.join(ROOT, 'tools', 'dataset_converters', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def synthetic_nyu(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('synthetic_nyu'))
-    _load_tool('make_synthetic_depth').make_synthetic_depth(
+    synth = load_tool('dataset_converters', 'make_synthetic_depth')
+    synth.make_synthetic_depth(
         root, num_train=96, num_test=16, height=64, width=64, seed=0,
         views_per_scene=6)
     return root
@@ -100,5 +92,3 @@ def test_meta_prompts_depth_learns(synthetic_nyu, tmp_path, num_loops):
     print(f'MP depth {num_loops} loop(s): rmse {metrics["rmse"]:.3f} vs '
           f'mean-depth baseline {baseline:.3f} ({seconds:.0f} s)')
     assert metrics['rmse'] < 0.9 * baseline
-
-

@@ -15,14 +15,14 @@ which keeps little of the image (a linear probe on the initial features:
 84% pixel accuracy after 1 loop, 75% after 2 or 3, majority class 74%);
 training has to make that path carry the image first.
 """
-import importlib.util
 import os.path as osp
-import sys
 import time
 
 import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
+
+from _tools import load_tool  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SEG_CFG = osp.join(ROOT, 'configs', 'quickstart',
@@ -34,20 +34,12 @@ VAL_EVERY = 50
 FACTOR = 1.4
 
 
-def _load_tool(name):
-    path = osp.join(ROOT, 'tools', 'dataset_converters', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def synthetic_seg(tmp_path_factory):
     from vpd.utils.tiny_sd import write_tiny_sd_checkpoint
     root = tmp_path_factory.mktemp('synthetic_seg')
-    meta = _load_tool('make_synthetic_seg').make_synthetic_seg(
+    synth = load_tool('dataset_converters', 'make_synthetic_seg')
+    meta = synth.make_synthetic_seg(
         str(root / 'data'), num_train=100, num_val=16, size=64,
         num_classes=5, seed=0)
     ckpt = str(root / 'tiny_sd.ckpt')

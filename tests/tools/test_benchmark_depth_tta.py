@@ -1,24 +1,16 @@
 """tools/analysis_tools/benchmark_depth_tta.py on the tiny Meta Prompts
 depth config: both test paths run, agree, and are timed."""
-import importlib.util
 import os.path as osp
 
+from _tools import load_tool  # noqa: E402
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SCRIPT = osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_depth_tta.py')
 CFG = osp.join(ROOT, 'configs', 'quickstart',
                'meta-prompts_tiny_1xb4-300_synthetic-depth-96x128.py')
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location('benchmark_depth_tta',
-                                                  SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_batched_and_sequential_agree_and_are_timed(capsys):
-    result = _load().main([
+    result = load_tool('analysis_tools', 'benchmark_depth_tta').main([
         CFG, '--size', '64', '96', '--shift-windows', '2', '--flip', '1',
         '--iters', '1', '--warmup', '0', '--batch-size', '2'
     ])

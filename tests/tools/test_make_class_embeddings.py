@@ -3,12 +3,13 @@ import os
 
 os.environ['HF_HUB_OFFLINE'] = '1'  # noqa: E402 - before transformers loads
 
-import importlib.util
 import subprocess
 import sys
 
 import pytest
 import torch
+
+from _tools import load_tool  # noqa: E402  (tests/ is on sys.path)
 
 pytest.importorskip('transformers')
 pytest.importorskip('open_clip')
@@ -19,15 +20,7 @@ SCRIPT = os.path.join(REPO, 'tools', 'misc', 'make_class_embeddings.py')
 WIDTH = 32
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('make_class_embeddings',
-                                                  SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _load_tool()
+tool = load_tool('misc', 'make_class_embeddings')
 
 
 @pytest.fixture(scope='module')

@@ -1,32 +1,19 @@
 """tools/dataset_converters/make_synthetic_depth.py: layout, range, seeds."""
 import hashlib
-import importlib.util
 import os
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
+from _tools import load_tool  # noqa: E402
+
 from vpd.datasets import (NYU_SCENE_CLASSES, NYUDepthDataset,
                           get_nyu_scene_index)
 
-TOOL = osp.join(
-    osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
-    'make_synthetic_depth.py')
 
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('make_synthetic_depth',
-                                                  TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-synth = _load_tool()
+synth = load_tool('dataset_converters', 'make_synthetic_depth')
 KW = dict(num_train=12, num_test=4, height=24, width=32, views_per_scene=4)
 
 

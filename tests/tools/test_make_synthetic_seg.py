@@ -1,6 +1,5 @@
 """tools/dataset_converters/make_synthetic_seg.py: layout, labels, seeds."""
 import hashlib
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -9,19 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
+from _tools import load_tool  # noqa: E402
+
 TOOL = osp.join(
     osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
     'make_synthetic_seg.py')
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('make_synthetic_seg', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-synth = _load_tool()
+synth = load_tool('dataset_converters', 'make_synthetic_seg')
 KW = dict(num_train=6, num_val=3, size=32, num_classes=4)
 
 

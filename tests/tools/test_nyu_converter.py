@@ -1,7 +1,4 @@
 """tools/dataset_converters/nyu.py on a tiny generated .mat pair."""
-import importlib.util
-import os.path as osp
-import sys
 
 import cv2
 import h5py
@@ -9,24 +6,15 @@ import numpy as np
 import pytest
 import scipy.io
 
+from _tools import load_tool  # noqa: E402
+
 from vpd.datasets import NYUDepthDataset
 
-TOOL = osp.join(
-    osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
-    'nyu.py')
 N, H, W = 5, 20, 24
 SCENES = ['kitchen', 'bathroom', 'kitchen', 'bedroom', 'office']
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('nyu_converter', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-nyu = _load_tool()
+nyu = load_tool('dataset_converters', 'nyu')
 
 
 def _write_mat(path, keys=('images', 'depths', 'rawDepths', 'sceneTypes')):

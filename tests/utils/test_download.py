@@ -274,12 +274,8 @@ def test_resolve_checkpoint(tmp_path, monkeypatch):
 
 
 def test_cli(tmp_path, capsys):
-    import importlib.util
-    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-    spec = importlib.util.spec_from_file_location(
-        'vpd_tools_download', os.path.join(root, 'tools', 'download.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from _tools import load_tool
+    tool = load_tool('download')
 
     with Server() as srv:
         assert tool.main([srv.url, '--dir', str(tmp_path), '--sha256', SHA,

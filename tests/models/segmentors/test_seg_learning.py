@@ -6,7 +6,6 @@ synthetic set, then evaluates mIoU against the majority-class baseline;
 then ``tools/test.py --show-dir`` on the saved checkpoint writes overlays.
 """
 import glob
-import importlib.util
 import os
 import os.path as osp
 import re
@@ -18,6 +17,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from _tools import load_tool  # noqa: E402
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 CFG = osp.join(ROOT, 'configs', 'quickstart',
@@ -25,20 +26,12 @@ CFG = osp.join(ROOT, 'configs', 'quickstart',
 ITERS = 100
 
 
-def _load(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     from vpd.utils.tiny_sd import write_tiny_sd_checkpoint
     tmp = tmp_path_factory.mktemp('seg_learning')
     data = str(tmp / 'data')
-    synth = _load(osp.join(ROOT, 'tools', 'dataset_converters',
-                           'make_synthetic_seg.py'), 'make_synthetic_seg')
+    synth = load_tool('dataset_converters', 'make_synthetic_seg')
     meta = synth.make_synthetic_seg(data, num_train=100, num_val=16,
                                     size=64, num_classes=5, seed=0)
     ckpt = str(tmp / 'tiny_sd.ckpt')
