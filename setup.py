@@ -29,7 +29,7 @@ setup(
     name='vpd',
     version=read_version(),
     description='Diffusion models as perception backbones: VPD and Meta '
-    'Prompts for depth, segmentation, referring segmentation and pose.',
+    'Prompts for monocular depth and semantic segmentation.',
     long_description=open('README.md', encoding='utf-8').read()
     if osp.exists('README.md') else '',
     long_description_content_type='text/markdown',
