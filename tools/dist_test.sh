@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: tools/dist_train.sh CONFIG GPUS [test.py options]
+# Usage: tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py options]
 # On a machine without GPUs the processes use the gloo backend on the CPU.
 CONFIG=$1
 CHECKPOINT=$2

@@ -1,13 +1,15 @@
 # VPD depth, mmsegmentation 1.2.2's 512x512 recipe: images resized to a short
 # side of 512 (ratio 0.8-1.5) then cropped to 512; tested at short side 512
-# with flip + 3 shift windows (mmseg: slide_flip, crop 512, stride 128).
+# with flip + mmseg's sliding windows (slide_flip, crop 512, stride 128: for
+# the 512x683 test image, x = 0, 128, 171).
 # mmseg reports RMSE 0.258.
 _base_ = [
     '../_base_/models/vpd_depth_sd15.py', '../_base_/datasets/nyu.py',
     '../_base_/default_runtime.py', '../_base_/schedules/depth_mmseg_25k.py'
 ]
 crop_size = (512, 512)
-model = dict(test_cfg=dict(flip=True, shift_windows=3))
+model = dict(test_cfg=dict(flip=True, shift_windows=3, window_stride=128))
+tta_model = dict(flip=True, shift_windows=3, window_stride=128)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadDepthMap'),

@@ -138,6 +138,13 @@ def test_mmseg_port_recipes():
         assert cfg.optim_wrapper.optimizer.lr == 1e-3
         assert cfg.model.test_cfg.flip
         assert cfg.model.test_cfg.shift_windows == windows
+        if crop == (512, 512):  # mmseg's slide: 512x683 -> x = 0, 128, 171
+            assert cfg.model.test_cfg.window_stride == 128
+            assert cfg.tta_model.window_stride == 128
+            from vpd.models.estimators import DiffusionDepthEstimator
+            wins, edge = DiffusionDepthEstimator._windows(512, 683, 3, 128)
+            assert [x for _, x, _, _ in wins] == [0, 128, 171]
+            assert edge is None
         crops = [t for t in cfg.train_dataloader.dataset.pipeline
                  if t.type == 'RandomCrop']
         assert crops[0].crop_size == crop

@@ -247,6 +247,14 @@ def test_corrupt_image(nyu_root):
     pipeline = Compose([dict(type='LoadImageFromFile')])
     with pytest.raises(Exception, match='rgb_00000.jpg'):
         pipeline(ds.get_data_info(0))
+    # through the dataset: the split file and line are named too
+    ds = NYUDepthDataset(data_root=str(root),
+                         pipeline=[dict(type='LoadImageFromFile'),
+                                   dict(type='LoadDepthMap')])
+    with pytest.raises(RuntimeError,
+                       match=r'train_list\.txt, line 1 \(image ".*'
+                       r'rgb_00000\.jpg".*failed to load image'):
+        ds[0]
 
 
 def test_corrupt_depth(nyu_root):

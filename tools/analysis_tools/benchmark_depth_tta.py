@@ -96,26 +96,29 @@ def build_model(cfg: Config, load_sd: bool) -> torch.nn.Module:
     return model.eval()
 
 
-def windows(model, h: int, w: int, n: int) -> List[Tuple[int, int, int, int]]:
-    """The shift windows the model uses (y0, x0, height, width)."""
-    return model._windows(h, w, n)
+def windows(model, h: int, w: int,
+            n: int) -> List[Tuple[int, int, int, int]]:
+    """Every view window the model runs (y0, x0, height, width): the shift
+    windows and, when they leave the far edge uncovered, the edge window."""
+    wins, edge = model._windows(h, w, n, model.test_cfg.get('window_stride'))
+    return wins + ([edge] if edge is not None else [])
 
 
 @torch.no_grad()
 def sequential_inference(model, inputs: torch.Tensor, flip: bool,
                          n_windows: int) -> torch.Tensor:
     """The same test as ``model.inference``, one window / flip per call."""
-    b, _, h, w = inputs.shape
-    out = inputs.new_zeros(b, 1, h, w)
-    count = inputs.new_zeros(1, 1, h, w)
-    for y, x, wh, ww in windows(model, h, w, n_windows):
+    h, w = inputs.shape[-2:]
+    wins, edge = model._windows(h, w, n_windows,
+                                model.test_cfg.get('window_stride'))
+    preds = []
+    for y, x, wh, ww in wins + ([edge] if edge is not None else []):
         crop = inputs[..., y:y + wh, x:x + ww]
         pred = model.extract_depth(crop)
         if flip:
             pred = (pred + model.extract_depth(crop.flip(-1)).flip(-1)) / 2
-        out[..., y:y + wh, x:x + ww] += pred
-        count[..., y:y + wh, x:x + ww] += 1
-    return out / count
+        preds.append(pred)
+    return model._merge_windows(preds, wins, edge, h, w)
 
 
 @torch.no_grad()

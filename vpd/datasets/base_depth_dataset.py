@@ -147,6 +147,7 @@ class BaseDepthDataset(BaseDataset):
                 depth_map_path=depth_path,
                 depth_rescale_factor=self.DEPTH_RESCALE_FACTOR,
                 img_id=osp.splitext(img_rel)[0],
+                split_line=f'{ann_file}, line {lineno}',
                 seg_fields=[],
                 **parsed)
             data_list.append(info)
@@ -159,3 +160,21 @@ class BaseDepthDataset(BaseDataset):
                 f'{type(self).__name__}: split file "{ann_file}" lists no '
                 'usable samples.')
         return data_list
+
+    def prepare_data(self, idx: int):
+        """Run the pipeline on sample ``idx``; an error names its split line.
+
+        A corrupt image (mmcv's loader), a corrupt depth map or an image /
+        depth size mismatch is re-raised as a :class:`RuntimeError` that
+        starts with the split file and line and names the image and depth
+        files, chained to the original error.
+        """
+        try:
+            return super().prepare_data(idx)
+        except Exception as err:
+            info = self.get_data_info(idx)
+            raise RuntimeError(
+                f'{info.get("split_line", f"sample {idx}")} (image '
+                f'"{info.get("img_path")}", depth '
+                f'"{info.get("depth_map_path")}"): '
+                f'{type(err).__name__}: {err}') from err

@@ -14,7 +14,7 @@ when it is called (not when it is imported).  Nothing installed is edited and
 no third-party class is patched.  When a real ``mmcv._ext`` is importable the
 function does nothing.
 
-This project's configs never need a compiled op (``tests/test_configs.py``
+This project's configs never need a compiled op (``tests/configs/``
 builds every one of them on mmcv-lite).
 """
 from __future__ import annotations

@@ -225,7 +225,8 @@ def test_bad_weight_paths(tmp_path):
     _, ldm = _save_tiny_pair(tmp_path)
     f = tmp_path / 'tiny.ckpt'
     torch.save({'state_dict': ldm}, f)
-    with pytest.raises(Exception, match='do not match|size mismatch'):
+    with pytest.raises(ValueError, match=r'weights from ".*tiny\.ckpt" do not '
+                       r'match .* another shape'):
         StableDiffusionBackbone(
             unet=dict(preset='tiny', block_out_channels=[16, 32, 32, 32]),
             vae='tiny', pretrained=str(f))

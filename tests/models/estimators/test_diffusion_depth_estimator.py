@@ -8,6 +8,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from vpd.models.conditioners import ClassEmbeddingConditioner
+from vpd.models.estimators import DiffusionDepthEstimator
 from vpd.models.heads import VPDDepthHead
 from vpd.models.losses import BatchSiLogLoss
 from vpd.models.necks import VPDDepthNeck
@@ -100,26 +101,58 @@ def test_reference_padding_crop_for_480():
 
 def test_flip_tta_of_symmetric_model_equals_plain():
     """A flip-equivariant model: flip-TTA output == plain output."""
-
-    class Mirror(torch.nn.Module):
-        def forward(self, x):  # symmetric under horizontal flip
-            return x + x.flip(-1)
-
     torch.manual_seed(0)
     m = MODELS.build(tiny_cfg(flip=True)).eval()
-    x = torch.randn(1, 3, 64, 64)
-    x = x + x.flip(-1)  # a flip-symmetric image
+    x = torch.randn(2, 3, 48, 64)
+    # the real tiny model: TTA is the average of the two passes
     with torch.no_grad():
-        tta = m.inference(x, samples(1, 64, 64))
-        m.test_cfg = {}
-        plain = m.inference(x, samples(1, 64, 64))
-    # The model itself is not exactly equivariant (zero padding at the
-    # bottom/right only), so compare TTA with the average computed by hand.
-    with torch.no_grad():
-        by_hand = (m.extract_depth(x) + m.extract_depth(x.flip(-1)).flip(-1)) / 2
+        tta = m.inference(x)
+        by_hand = (m.extract_depth(x) +
+                   m.extract_depth(x.flip(-1)).flip(-1)) / 2
     torch.testing.assert_close(tta, by_hand)
-    assert Mirror()(x).shape == x.shape
-    assert plain.shape == tta.shape
+    # a flip-equivariant model (f(flip(x)) == flip(f(x))), e.g. any per-pixel
+    # function: flip-TTA must give exactly its plain output
+    torch.manual_seed(1)
+    weights = torch.randn(3)
+    m.extract_depth = lambda img, samples=None: torch.sigmoid(
+        (img * weights[:, None, None]).sum(1, keepdim=True))
+    with torch.no_grad():
+        tta = m.inference(x)
+        m.test_cfg = {}
+        plain = m.inference(x)
+    assert not torch.equal(plain, plain.flip(-1))  # not a trivial case
+    torch.testing.assert_close(tta, plain, atol=1e-6, rtol=0)
+
+
+def test_shift_windows_cover_widths_that_do_not_divide():
+    """w - h not divisible by n - 1: the reference windows (step 21 at
+    x = 0, 21, 42 for 32x75) leave column 74 uncovered; an edge window at
+    x = 43 fills only that column and no pixel is 0 / 0."""
+    torch.manual_seed(0)
+    m = MODELS.build(tiny_cfg(shift_windows=3)).eval()
+    wins, edge = m._windows(32, 75, 3)
+    assert [x for _, x, _, _ in wins] == [0, 21, 42]
+    assert edge == (0, 43, 32, 32)
+    assert m._windows(48, 80, 2)[1] is None  # divides: reference only
+    x = torch.randn(1, 3, 32, 75)
+    calls = []
+    m.backbone.register_forward_hook(lambda mod, a, o: calls.append(
+        a[0].shape[0]))
+    with torch.no_grad():
+        tta = m.inference(x)
+        calls_tta = list(calls)
+        acc = torch.zeros(1, 1, 32, 75)
+        cnt = torch.zeros(1, 1, 32, 75)
+        for x0 in (0, 21, 42):  # the reference's loop
+            acc[..., x0:x0 + 32] += m.extract_depth(x[..., x0:x0 + 32])
+            cnt[..., x0:x0 + 32] += 1
+        edge_pred = m.extract_depth(x[..., 43:75])
+    assert calls_tta == [4]  # 3 windows + the edge window, one call
+    assert torch.isfinite(tta).all()
+    torch.testing.assert_close(tta[..., :74], (acc / cnt)[..., :74],
+                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(tta[..., 74], edge_pred[..., -1],
+                               atol=1e-5, rtol=1e-5)
 
 
 def test_shift_windows_match_reference_loop():
@@ -144,6 +177,29 @@ def test_shift_windows_match_reference_loop():
                  m.extract_depth(win.flip(-1), s).flip(-1)) / 2
             acc[..., x0:x0 + 48] += d
             cnt[..., x0:x0 + 48] += 1
+    torch.testing.assert_close(tta, acc / cnt, atol=1e-5, rtol=1e-5)
+
+
+def test_window_stride_places_windows_as_mmseg_slide():
+    """``window_stride``: x = 0, S, 2S, ... with the last one clamped to the
+    border (mmseg's slide inference), whatever ``shift_windows`` says."""
+    windows = DiffusionDepthEstimator._windows
+    assert [x for _, x, _, _ in windows(480, 640, 2, 160)[0]] == [0, 160]
+    assert [x for _, x, _, _ in windows(32, 75, 3, 16)[0]] == [0, 16, 32, 43]
+    assert [y for y, _, _, _ in windows(75, 32, 1, 40)[0]] == [0, 40, 43]
+    assert windows(32, 32, 3, 16) == ([(0, 0, 32, 32)], None)
+    with pytest.raises(ValueError, match='window_stride'):
+        windows(32, 75, 3, 0)
+    torch.manual_seed(0)
+    m = MODELS.build(tiny_cfg(shift_windows=3, window_stride=16)).eval()
+    x = torch.randn(1, 3, 32, 75)
+    with torch.no_grad():
+        tta = m.inference(x)
+        acc = torch.zeros(1, 1, 32, 75)
+        cnt = torch.zeros(1, 1, 32, 75)
+        for x0 in (0, 16, 32, 43):
+            acc[..., x0:x0 + 32] += m.extract_depth(x[..., x0:x0 + 32])
+            cnt[..., x0:x0 + 32] += 1
     torch.testing.assert_close(tta, acc / cnt, atol=1e-5, rtol=1e-5)
 
 

@@ -182,6 +182,18 @@ def load_state_into(module: torch.nn.Module, state: Dict[str, torch.Tensor],
         ignore_missing (tuple[str]): Key prefixes allowed to be missing
             (parts deliberately not built).
     """
+    own = module.state_dict()
+    misshapen = [(k, tuple(v.shape), tuple(own[k].shape))
+                 for k, v in state.items()
+                 if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if misshapen:
+        raise ValueError(
+            f'{what} weights from "{path}" do not match the configured '
+            f'architecture: {len(misshapen)} tensors have another shape '
+            f'(e.g. {misshapen[:3]} as (key, file, model)). Check that the '
+            'architecture preset (unet=/vae= sd15 / sd21 / tiny, or the dict '
+            'overrides) matches the checkpoint, e.g. unet=\'sd21\', '
+            'vae=\'sd21\' for Stable Diffusion 2.1.')
     result = module.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys
                if not k.startswith(ignore_missing)]

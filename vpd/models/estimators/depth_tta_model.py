@@ -23,6 +23,9 @@ class DepthTTAModel(BaseTTAModel):
         flip (bool): Average with the flipped prediction. Defaults to True.
         shift_windows (int): Number of square windows along the longer side
             (1 disables). Defaults to 2 (NYU).
+        window_stride (int, optional): Place the windows as mmseg's sliding
+            window with this stride instead (see
+            :class:`DiffusionDepthEstimator`). Defaults to None.
         data_preprocessor (dict, optional): Unused; the module's is used.
     """
 
@@ -30,9 +33,11 @@ class DepthTTAModel(BaseTTAModel):
                  module: Union[dict, torch.nn.Module],
                  flip: bool = True,
                  shift_windows: int = 2,
+                 window_stride: Optional[int] = None,
                  data_preprocessor: Optional[dict] = None) -> None:
         super().__init__(module=module, data_preprocessor=data_preprocessor)
-        self.tta_cfg = dict(flip=flip, shift_windows=shift_windows)
+        self.tta_cfg = dict(flip=flip, shift_windows=shift_windows,
+                            window_stride=window_stride)
 
     def test_step(self, data):
         """Predict one batch with test-time augmentation."""

@@ -30,8 +30,11 @@ class DiffusionDepthEstimator(BaseModel):
     Test time (``test_cfg``): ``flip=True`` averages the prediction with that
     of the flipped image; ``shift_windows=N`` (N >= 2) runs N square windows
     along the longer side (NYU: 480x480 at x=0 and x=160) and averages the
-    overlaps. All windows and flips of a batch go through the model as one
-    batch.
+    overlaps; ``window_stride=S`` places them instead as mmseg's sliding
+    window does (x = 0, S, 2S, ..., the last one flush with the border; the
+    mmseg port's 512 recipe: 512x683 -> x = 0, 128, 171), and then the
+    number of windows follows from S. All windows and flips of a batch go
+    through the model as one batch.
 
     Args:
         backbone (dict): :class:`StableDiffusionBackbone` config.
@@ -42,8 +45,9 @@ class DiffusionDepthEstimator(BaseModel):
         input_mode (str): ``'pad'`` or ``'resize'``. Defaults to ``'pad'``.
         resize_scale (int): Extra 64-multiples in ``'resize'`` mode.
             Defaults to 1.
-        test_cfg (dict, optional): ``flip`` (bool) and ``shift_windows``
-            (int). Defaults to None (plain single pass).
+        test_cfg (dict, optional): ``flip`` (bool), ``shift_windows``
+            (int) and ``window_stride`` (int, optional). Defaults to None
+            (plain single pass).
         data_preprocessor (dict, optional): Normalises images to [-1, 1].
         init_cfg (dict, optional): mmengine init config.
     """
@@ -139,28 +143,87 @@ class DiffusionDepthEstimator(BaseModel):
 
     # ------------------------------------------------------------------
     @staticmethod
-    def _windows(h: int, w: int, n: int) -> List[Tuple[int, int, int, int]]:
-        """N square windows (y0, x0, size_h, size_w) along the longer side."""
-        if n < 2 or h == w:
-            return [(0, 0, h, w)]
+    def _windows(h: int, w: int, n: int,
+                 stride: Optional[int] = None) -> Tuple[
+            List[Tuple[int, int, int, int]], Optional[Tuple[int, int, int,
+                                                            int]]]:
+        """Shift windows ``(y0, x0, size_h, size_w)`` and an edge window.
+
+        The ``n`` square windows along the longer side are placed as the
+        reference does (``step = (long - short) // (n - 1)``), so the average
+        matches the official numbers. When the step does not divide evenly
+        the reference leaves the last few columns (rows) uncovered (0 / 0
+        there); the edge window, flush with the far border, is then returned
+        too and fills only those pixels (None when the windows cover all).
+        With ``stride`` the windows are placed as mmseg's sliding window
+        (``0, stride, ...``, the last clamped to the border; ``n`` unused)
+        and there is no edge window.
+        """
+        if h == w:
+            return [(0, 0, h, w)], None
+        if stride is not None:
+            if stride < 1:
+                raise ValueError(f'window_stride must be >= 1, got {stride}')
+            short, span = min(h, w), abs(w - h)
+            offsets = sorted({min(i * stride, span)
+                              for i in range((span + stride - 1) // stride +
+                                             1)})
+            if w > h:
+                return [(0, o, short, short) for o in offsets], None
+            return [(o, 0, short, short) for o in offsets], None
+        if n < 2:
+            return [(0, 0, h, w)], None
         if w > h:
             step = (w - h) // (n - 1)
-            return [(0, i * step, h, h) for i in range(n)]
-        step = (h - w) // (n - 1)
-        return [(i * step, 0, w, w) for i in range(n)]
+            wins = [(0, i * step, h, h) for i in range(n)]
+            edge = (0, w - h, h, h) if wins[-1][1] + h < w else None
+        else:
+            step = (h - w) // (n - 1)
+            wins = [(i * step, 0, w, w) for i in range(n)]
+            edge = (h - w, 0, w, w) if wins[-1][0] + w < h else None
+        return wins, edge
+
+    @staticmethod
+    def _merge_windows(preds: Sequence[torch.Tensor],
+                       wins: Sequence[Tuple[int, int, int, int]],
+                       edge: Optional[Tuple[int, int, int, int]], h: int,
+                       w: int) -> torch.Tensor:
+        """Average the window predictions; the edge window fills the rest.
+
+        Args:
+            preds (list[Tensor]): ``[B, 1, size_h, size_w]`` per window, the
+                edge window's last when there is one.
+            wins (list[tuple]): The reference windows.
+            edge (tuple, optional): The edge window.
+            h (int): Output height.
+            w (int): Output width.
+        """
+        out = preds[0].new_zeros(preds[0].shape[0], 1, h, w)
+        count = preds[0].new_zeros(1, 1, h, w)
+        for pred, (y, x, wh, ww) in zip(preds, wins):
+            out[..., y:y + wh, x:x + ww] += pred
+            count[..., y:y + wh, x:x + ww] += 1
+        if edge is not None:
+            y, x, wh, ww = edge
+            empty = (count[..., y:y + wh, x:x + ww] == 0).to(out.dtype)
+            out[..., y:y + wh, x:x + ww] += preds[len(wins)] * empty
+            count[..., y:y + wh, x:x + ww] += empty
+        return out / count
 
     def inference(self, inputs: torch.Tensor,
                   data_samples: SampleList = None) -> torch.Tensor:
         """Depth with the test-time options of ``test_cfg``, one batch."""
         flip = bool(self.test_cfg.get('flip', False))
         n_win = int(self.test_cfg.get('shift_windows', 1) or 1)
+        stride = self.test_cfg.get('window_stride')
         b, _, h, w = inputs.shape
-        wins = self._windows(h, w, n_win)
+        wins, edge = self._windows(h, w, n_win, stride)
         if len(wins) == 1 and not flip:
             return self.extract_depth(inputs, data_samples)
-        crops = [inputs[..., y:y + wh, x:x + ww] for y, x, wh, ww in wins]
+        views = wins + ([edge] if edge is not None else [])
+        crops = [inputs[..., y:y + wh, x:x + ww] for y, x, wh, ww in views]
         batch = torch.cat(crops, dim=0)
-        samples = (list(data_samples) * len(wins)) if data_samples else None
+        samples = (list(data_samples) * len(views)) if data_samples else None
         if flip:
             batch = torch.cat([batch, batch.flip(-1)], dim=0)
             samples = samples * 2 if samples else None
@@ -168,12 +231,7 @@ class DiffusionDepthEstimator(BaseModel):
         if flip:
             half = pred.shape[0] // 2
             pred = (pred[:half] + pred[half:].flip(-1)) / 2
-        out = pred.new_zeros(b, 1, h, w)
-        count = pred.new_zeros(1, 1, h, w)
-        for i, (y, x, wh, ww) in enumerate(wins):
-            out[..., y:y + wh, x:x + ww] += pred[i * b:(i + 1) * b]
-            count[..., y:y + wh, x:x + ww] += 1
-        return out / count
+        return self._merge_windows(list(pred.split(b)), wins, edge, h, w)
 
     def predict(self, inputs: torch.Tensor,
                 data_samples: SampleList = None) -> List:
