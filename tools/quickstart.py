@@ -13,7 +13,6 @@ no datasets:
    training set's mean depth everywhere).
 """
 import argparse
-import glob
 import os
 import os.path as osp
 import sys
@@ -110,17 +109,18 @@ def main(argv=None):
                  f'train_cfg.val_interval={args.iters}',
                  f'param_scheduler.1.end={args.iters}']
     print('[2/4] training (tiny SD-shaped preset, random weights, CPU)')
-    train_tool.main([args.config, '--work-dir', args.work_dir,
-                     '--cfg-options', *opts])
-    ckpts = sorted(glob.glob(osp.join(args.work_dir, 'iter_*.pth')),
-                   key=lambda p: int(p.rsplit('_', 1)[1][:-4]))
-    if not ckpts:
-        raise RuntimeError(f'training wrote no checkpoint to {args.work_dir}')
-    print(f'[3/4] evaluating {ckpts[-1]}')
+    runner = train_tool.main([args.config, '--work-dir', args.work_dir,
+                              '--cfg-options', *opts])
+    # this run's last checkpoint (not an older, longer run's in the same
+    # work dir)
+    ckpt = osp.join(args.work_dir, f'iter_{runner.iter}.pth')
+    if not osp.isfile(ckpt):
+        raise RuntimeError(f'training wrote no checkpoint {ckpt}')
+    print(f'[3/4] evaluating {ckpt}')
     show_dir = osp.join(args.work_dir, 'show')
     out_dir = osp.join(args.work_dir, 'pred_png')
     metrics = test_tool.main([
-        args.config, ckpts[-1], '--work-dir', args.work_dir, '--show-dir',
+        args.config, ckpt, '--work-dir', args.work_dir, '--show-dir',
         show_dir, '--out', out_dir, '--cfg-options', *data_opts
     ])
     print('[4/4] mean-depth baseline')

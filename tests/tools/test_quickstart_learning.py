@@ -1,7 +1,7 @@
 """The CPU quickstart learns: VPD depth (tiny preset) beats the mean-depth
 baseline on held-out synthetic images, with a small iteration budget.
 
-The README's full quickstart (96x128, 400 iterations) is measured by running
+The README's full quickstart (96x128, 150 iterations) is measured by running
 ``python tools/quickstart.py``; this test runs the same script at 48x64 with
 120 iterations so that it fits the test-suite budget.
 """

@@ -106,3 +106,15 @@ def test_dist_train_two_processes_gloo(tmp_path, data_root):
         osp.join(work, '*', '*.log')))
     assert 'Distributed training: True' in log
     assert "device_ids=None, type='MMDistributedDataParallel'" in log
+    # tools/dist_test.sh: 2 processes evaluate the checkpoint (gloo)
+    test_work = str(tmp_path / 'dist_test')
+    cmd = ['bash', osp.join(ROOT, 'tools', 'dist_test.sh'), CONFIG,
+           osp.join(work, 'iter_2.pth'), '2', '--work-dir', test_work,
+           '--cfg-options', *opts(data_root, iters=2)]
+    proc = subprocess.run(cmd, cwd=str(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = ''.join(open(f).read() for f in glob.glob(
+        osp.join(test_work, '*', '*.log')))
+    assert 'Distributed training: True' in log
+    assert 'rmse' in log

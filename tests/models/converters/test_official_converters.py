@@ -11,11 +11,13 @@ back into a freshly initialised model, and
   reference forward pass (``official_reference.py``) that reads every weight
   outside Stable Diffusion by its official name.
 
-Tolerances: 1e-4 for VPD and the mmseg port (their float32 noise floor,
-measured by perturbing the input by 1e-7, is 1e-5 to 4e-5); 1e-3 for Meta
-Prompts, whose three recurrent UNet passes amplify float noise to 1e-4 -
-2.3e-4 (shared/reference/METHODS.md). Real mapping mistakes move the output
-by 1e-3 to several units.
+Tolerance: 1e-4 for every format, as the issue asks (the float32 noise
+floor of the tiny models, measured by perturbing the input by 1e-7, is 1e-5
+to 4e-5; the outputs here agree to 0.0). At SD1.5 size Meta Prompts' three
+recurrent UNet passes amplify float noise to 1e-4 - 2.3e-4
+(shared/reference/METHODS.md), which is why full-size comparisons need a
+looser bound. Real mapping mistakes move the output by 1e-3 to several
+units.
 """
 import os.path as osp
 import sys
@@ -34,7 +36,7 @@ from tiny_models import (FPN, FPN_HEAD, NYU_IDS, UNET_GROUPS,  # noqa: E402
                          randomize_, vpd_depth_cfg, vpd_seg_cfg)
 
 VPD_TOL = 1e-4
-MP_TOL = 1e-3
+MP_TOL = 1e-4
 
 
 def samples(paths):
