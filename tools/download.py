@@ -6,10 +6,21 @@ Examples::
     python tools/download.py sd-v1-5
     python tools/download.py https://host/path/model.pth --dir checkpoints \\
         --sha256 0123...cdef
+    # download + convert an official release into this project's format
+    python tools/download.py vpd-depth-nyu --convert
+    python tools/download.py https://host/official.pth --convert \\
+        --config configs/vpd/vpd_sd15_8xb3-25e_nyu-480x480.py
 
 Files go to ``--dir`` (default: ``$VPD_CACHE_DIR`` or
 ``~/.cache/vpd/checkpoints``). An interrupted download resumes from its
-``.part`` file when run again. Prints the final path on stdout.
+``.part`` file when run again. Prints the final path on stdout (with
+``--convert``: the converted file's).
+
+``--convert`` runs ``tools/model_converters/official_to_vpd.py`` on the
+downloaded file for the config of its model-zoo entry (or ``--config``) and
+writes ``<name>_vpd.pth`` (or ``--out``) next to it. The conversion is
+optional: ``tools/test.py``, ``vpd.apis.init_model`` and
+``tools/inference.py`` also convert official files on the fly.
 """
 from __future__ import annotations
 
@@ -50,10 +61,73 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         '(default: %(default)s)')
     parser.add_argument('--list', action='store_true',
                         help='list the model-zoo names and exit')
+    parser.add_argument('--convert', action='store_true',
+                        help='convert the downloaded official checkpoint '
+                        'into this project\'s format')
+    parser.add_argument('--config', default=None,
+                        help='with --convert: config of the target model '
+                        '(default: the model-zoo entry\'s)')
+    parser.add_argument('--out', default=None,
+                        help='with --convert: output file (.pth or '
+                        '.safetensors; default: <name>_vpd.pth next to the '
+                        'download)')
+    parser.add_argument('--cfg-options', nargs='+', default=None,
+                        help='with --convert: config overrides, passed to '
+                        'the converter')
     args = parser.parse_args(argv)
     if not args.list and not args.name:
         parser.error('give a model-zoo name or a URL (or --list)')
+    if not args.convert and (args.config or args.out or args.cfg_options):
+        parser.error('--config, --out and --cfg-options need --convert')
     return args
+
+
+#: Zoo formats that are not task checkpoints (nothing to convert).
+_NOT_CONVERTIBLE = ('ldm', 'class-embeddings')
+
+
+def convert_download(path: str, fmt: Optional[str], config: Optional[str],
+                     out: Optional[str],
+                     cfg_options: Optional[List[str]]) -> Optional[str]:
+    """Convert a downloaded official checkpoint; None on failure.
+
+    Args:
+        path (str): The downloaded file.
+        fmt (str, optional): Its model-zoo format (None for a URL: detected
+            from the keys).
+        config (str, optional): Config of the target model; relative paths
+            are tried against the current folder, then the repository.
+        out (str, optional): Output file.
+        cfg_options (list[str], optional): ``key=value`` overrides.
+
+    Returns:
+        str | None: The converted file, or None (error printed).
+    """
+    if fmt in _NOT_CONVERTIBLE:
+        print(f'error: --convert: "{osp.basename(path)}" is a {fmt} file, '
+              'not a task checkpoint; it is used as it is', file=sys.stderr)
+        return None
+    if not config:
+        print('error: --convert needs --config CONFIG (the model the '
+              'checkpoint belongs to)', file=sys.stderr)
+        return None
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    if not osp.isfile(config) and osp.isfile(osp.join(repo, config)):
+        config = osp.join(repo, config)
+    dst = out or osp.splitext(path)[0] + '_vpd.pth'
+    sys.path.insert(0, osp.join(repo, 'tools', 'model_converters'))
+    try:
+        import official_to_vpd
+    finally:
+        sys.path.pop(0)
+    argv = [config, path, dst]
+    if fmt:
+        argv += ['--source', fmt]
+    if cfg_options:
+        argv += ['--cfg-options', *cfg_options]
+    if official_to_vpd.main(argv) != 0:
+        return None
+    return dst
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -76,10 +150,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
 
     target_dir = osp.abspath(osp.expanduser(args.dir or default_cache_dir()))
+    fmt, config = None, args.config
     if args.name in MODEL_ZOO:
         entry = zoo_entry(args.name)
+        fmt = entry['format']
+        config = config or entry.get('config')
+        if args.cfg_options is None and entry.get('cfg_options'):
+            args.cfg_options = list(entry['cfg_options'])
         url, filename = entry['url'], entry['filename']
         sha256 = args.sha256 or entry['sha256']
+        placed = osp.join(target_dir, filename)
+        if url is None and args.convert and osp.isfile(placed):
+            # placed by hand (Google Drive): convert it
+            path = convert_download(placed, fmt, config, args.out,
+                                    args.cfg_options)
+            if path is None:
+                return 1
+            print(path)
+            return 0
         if url is None:
             page = entry.get('page')
             print(f'error: the model zoo has no download URL for '
@@ -107,6 +195,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'\ninterrupted; run again to resume.\n'
               f'{manual_hint(url, dest, sha256)}', file=sys.stderr)
         return 130
+    if args.convert:
+        path = convert_download(path, fmt, config, args.out,
+                                args.cfg_options)
+        if path is None:
+            return 1
     print(path)
     return 0
 

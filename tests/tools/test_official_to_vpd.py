@@ -273,3 +273,68 @@ def test_tools_test_runs_a_converted_safetensors(official, tmp_path):
         'test_dataloader.persistent_workers=False'
     ])
     assert np.isfinite(metrics['rmse'])
+
+
+def test_download_then_convert(official, tmp_path, monkeypatch, capsys):
+    """tools/download.py NAME --convert: downloads from a (local) server and
+    writes this project's checkpoint, which loads strictly; a file placed
+    by hand (no URL) converts too; an SD file is refused clearly."""
+    import download as download_tool
+
+    from vpd.apis import init_model
+    from vpd.utils import model_zoo
+    folder = osp.dirname(official['src'])
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=folder, **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    for var in ('http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY'):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv('no_proxy', '127.0.0.1')
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    cache = tmp_path / 'cache'
+    try:
+        url = (f'http://127.0.0.1:{server.server_address[1]}/'
+               f'{osp.basename(official["src"])}')
+        monkeypatch.setitem(model_zoo.MODEL_ZOO, 'tiny-vpd-depth', dict(
+            url=url, sha256=None, filename='tiny_vpd.pth',
+            format='vpd-depth', config=official['config']))
+        assert download_tool.main(
+            ['tiny-vpd-depth', '--dir', str(cache), '--convert']) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    assert out == str(cache / 'tiny_vpd_vpd.pth')
+    assert osp.isfile(cache / 'tiny_vpd.pth')  # the download is kept
+    model = init_model(official['config'], out)
+    assert _same_weights(model, official['model'].state_dict())
+
+    # placed by hand (Google Drive entries have no URL), --out safetensors
+    hand = tmp_path / 'hand'
+    hand.mkdir()
+    os.link(official['src'], hand / 'by_hand.pth')
+    monkeypatch.setitem(model_zoo.MODEL_ZOO, 'tiny-by-hand', dict(
+        url=None, sha256=None, filename='by_hand.pth', format='vpd-depth',
+        config=official['config']))
+    dst = str(tmp_path / 'converted.safetensors')
+    assert download_tool.main(['tiny-by-hand', '--dir', str(hand),
+                               '--convert', '--out', dst]) == 0
+    assert _same_weights(init_model(official['config'], dst),
+                         official['model'].state_dict())
+
+    # an SD file is not a task checkpoint
+    monkeypatch.setitem(model_zoo.MODEL_ZOO, 'tiny-sd', dict(
+        url=None, sha256=None, filename='by_hand.pth', format='ldm',
+        config='tiny'))
+    capsys.readouterr()
+    assert download_tool.main(['tiny-sd', '--dir', str(hand),
+                               '--convert']) == 1
+    assert 'not a task checkpoint' in capsys.readouterr().err

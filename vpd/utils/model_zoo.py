@@ -14,7 +14,10 @@ Each :data:`MODEL_ZOO` entry is a dict with
 * ``config`` (str or None): what it is meant for: an architecture preset of
   ``vpd/models/backbones/presets`` or a config file under ``configs/``,
 * ``page`` (str, optional): a web page to fetch the file from by hand when
-  there is no direct download URL (e.g. Google Drive).
+  there is no direct download URL (e.g. Google Drive),
+* ``cfg_options`` (list[str], optional): ``key=value`` overrides of
+  ``config`` the checkpoint needs (``tools/download.py --convert`` passes
+  them to the converter).
 
 :func:`resolve_checkpoint` turns a local path, a zoo name or a URL into a
 local file, downloading into the cache folder when needed.
@@ -162,7 +165,9 @@ MODEL_ZOO: Dict[str, Dict[str, Any]] = {
         filename='metaprompts_seg_cityscapes_extra.pth',
         format='metaprompts-seg',
         config='configs/meta_prompts/meta-prompts_sd15-upernet_8xb2-80k_'
-        'cityscapes-1024x1024.py'),
+        'cityscapes-1024x1024.py',
+        cfg_options=['model.backbone.num_loops=1',
+                     'model.conditioner.num_loops=1']),
 }
 
 _REQUIRED_KEYS = ('url', 'sha256', 'filename', 'format', 'config')
