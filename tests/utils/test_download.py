@@ -327,3 +327,40 @@ def test_mmengine_url_checkpoints_are_loaded_safely(tmp_path, monkeypatch):
         with pytest.raises(UnsafeCheckpointError, match='for safety'):
             CheckpointLoader.load_checkpoint(url, map_location='cpu')
     assert not marker.exists()
+
+
+def test_concurrent_download_waits_for_the_other_process(tmp_path,
+                                                         monkeypatch):
+    """A second downloader of the same file (another rank of dist_test.sh)
+    waits for the lock holder and then uses its finished file: no second
+    download, no error."""
+    import fcntl
+
+    from vpd.utils import download as dl
+    dest = tmp_path / 'm.pth'
+    part = tmp_path / 'm.pth.part'
+    waiting = threading.Event()
+    real_print = print
+
+    def spy(*args, **kwargs):  # the waiting message is printed just before
+        waiting.set()          # the blocking lock call
+        real_print(*args, **kwargs)
+
+    monkeypatch.setattr(dl, 'print', spy, raising=False)
+    holder = open(part, 'ab')  # "the other process" holds the lock
+    fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+    result = {}
+    with Server() as srv:
+        thread = threading.Thread(target=lambda: result.update(
+            out=download_file(srv.url, dest, sha256=SHA, progress=False)))
+        thread.start()
+        assert waiting.wait(30)
+        holder.write(DATA)  # the other process finishes: rename, unlock
+        holder.flush()
+        os.replace(part, dest)
+        holder.close()
+        thread.join(30)
+    assert result['out'] == str(dest)
+    assert dest.read_bytes() == DATA
+    assert srv.ranges == []  # nothing was downloaded twice
+    assert not part.exists()

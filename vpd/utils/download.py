@@ -101,17 +101,36 @@ def _part_size(f: BinaryIO) -> int:
 
 
 @contextlib.contextmanager
-def _locked_part(part: str) -> Iterator[BinaryIO]:
-    """Open ``part`` for appending, locked against a concurrent download."""
-    f = open(part, 'ab')
+def _locked_part(part: str) -> Iterator[Optional[BinaryIO]]:
+    """Open ``part`` for appending, locked against a concurrent download.
+
+    When another process holds the lock (e.g. the other ranks of a
+    ``tools/dist_test.sh`` run resolving the same URL) this waits for it;
+    the caller then finds the finished file. If the other process renamed
+    the part file to the final file meanwhile this yields None; if it
+    removed it, it is opened afresh.
+    """
+    while True:
+        f = open(part, 'ab')
+        if fcntl is None:
+            break
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            print(f'Another process is downloading into "{part}"; waiting '
+                  'for it.', file=sys.stderr, flush=True)
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            same = os.fstat(f.fileno()).st_ino == os.stat(part).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        f.close()  # renamed to the final file, or removed: open afresh
+        if osp.isfile(part[:-len('.part')]):
+            yield None
+            return
     try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                raise DownloadError(
-                    f'Another process is downloading into "{part}". Wait for '
-                    'it to finish (or stop it) and run again.') from None
         yield f
     finally:
         f.close()
@@ -297,8 +316,8 @@ def download_file(url: str,
 
     part = dest + '.part'
     with _locked_part(part) as f:
-        if osp.isfile(dest):  # another process finished in the meantime
-            if _part_size(f) == 0:
+        if f is None or osp.isfile(dest):  # another process finished it
+            if f is not None and _part_size(f) == 0:
                 _remove_quietly(part)
             return dest
         resumed_from = _part_size(f)
