@@ -1,6 +1,5 @@
 """StableDiffusionBackbone: pyramid, attention maps, gradients, loading."""
 import math
-import os.path as osp
 
 import pytest
 import torch
@@ -77,6 +76,47 @@ def test_attention_maps_shapes_and_normalisation():
                                torch.ones(2, 8, 8))
     torch.testing.assert_close(feats[2][:, -k:].sum(1),
                                torch.ones(2, 4, 4))
+
+
+def test_attention_maps_equal_a_plain_recomputation():
+    """The concatenated maps, recomputed independently from each
+    cross-attention layer's inputs: softmax(q k^T / sqrt(d)) per head, head
+    mean, then the mean over the down and up layers of each latent size
+    (VPD's AttentionStore: 1/16 and 1/32 of the image)."""
+    k = 5
+    bb = _tiny(attn_maps=dict(num_tokens=k))
+    inputs = {}  # spatial size -> list of recomputed [B, N, K] maps
+
+    def hook(module, args, kwargs):
+        x = args[0] if args else kwargs['hidden_states']
+        ctx = kwargs['encoder_hidden_states']
+        b, n, _ = x.shape
+        q = module.to_q(x).view(b, n, module.heads, -1).transpose(1, 2)
+        key = module.to_k(ctx).view(b, ctx.shape[1], module.heads,
+                                    -1).transpose(1, 2)
+        probs = (q @ key.transpose(-1, -2) / math.sqrt(q.shape[-1])).softmax(
+            -1)
+        inputs.setdefault(n, []).append(probs.mean(1))
+
+    handles = []
+    for name, mod in bb.unet.named_modules():
+        if name.endswith('attn2') and name.startswith(
+                ('down_blocks', 'up_blocks')):
+            handles.append(mod.register_forward_pre_hook(hook,
+                                                         with_kwargs=True))
+    x, ctx = torch.randn(2, 3, 128, 128), torch.randn(2, k, 32)
+    with torch.no_grad():
+        feats = bb(x, ctx)
+    for h in handles:
+        h.remove()
+    for feat in feats[1:3]:  # 1/16 (8x8) and 1/32 (4x4)
+        hh, ww = feat.shape[-2:]
+        expected = torch.stack(inputs[hh * ww]).mean(0)  # layers of a level
+        expected = expected.transpose(1, 2).reshape(2, k, hh, ww)
+        torch.testing.assert_close(feat[:, -k:], expected, atol=1e-6,
+                                   rtol=1e-5)
+    # down and up layers both counted: tiny preset, 2 + 3 per level
+    assert len(inputs[64]) == 5 and len(inputs[16]) == 5
 
 
 def test_fused_attention_matches_plain_reference():

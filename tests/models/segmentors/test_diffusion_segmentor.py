@@ -137,21 +137,50 @@ def test_slide_inference():
 
 
 def test_tta_merges_views(seg):
-    """mmseg's SegTTAModel: flip views averaged, back in image space."""
+    """mmseg's SegTTAModel on 2 scales x flip: each view's logits are put
+    back in the original image space (resized, un-flipped) and the merged
+    prediction is the argmax of their mean softmax."""
+    import copy
+
+    import torch.nn.functional as F
     tta = MODELS.build(dict(type='SegTTAModel', module=seg))
     seg.eval()
+    torch.manual_seed(0)
     img = torch.randint(0, 255, (3, 64, 96)).float()
     # what TestTimeAug + the dataloader give: one entry per view
     views = dict(inputs=[], data_samples=[])
-    for flip in (False, True):
-        s = samples(1, 64, 96, with_gt=False)[0]
-        s.set_metainfo(dict(flip=flip, flip_direction='horizontal'))
-        views['inputs'].append([img.flip(-1) if flip else img])
-        views['data_samples'].append([s])
+    for scale in (1.0, 1.5):
+        h, w = int(64 * scale), int(96 * scale)
+        scaled = F.interpolate(img[None], size=(h, w), mode='bilinear',
+                               align_corners=False)[0]
+        for flip in (False, True):
+            s = SegDataSample(metainfo=dict(
+                img_path='img_0.jpg', ori_shape=(64, 96), img_shape=(h, w),
+                pad_shape=(h, w), scale_factor=(scale, scale), flip=flip,
+                flip_direction='horizontal'))
+            views['inputs'].append([scaled.flip(-1) if flip else scaled])
+            views['data_samples'].append([s])
     with torch.no_grad():
+        singles = [
+            seg.test_step(dict(inputs=x, data_samples=copy.deepcopy(d)))[0]
+            for x, d in zip(views['inputs'], views['data_samples'])
+        ]
         merged = tta.test_step(views)
     assert len(merged) == 1
-    assert merged[0].pred_sem_seg.data.shape == (1, 64, 96)
+    probs = [v.seg_logits.data.softmax(0) for v in singles]
+    assert all(p.shape == (K, 64, 96) for p in probs)  # original space
+    # the flipped view is un-flipped: it equals the prediction for the
+    # mirrored image (metainfo without flip) mirrored back
+    raw = copy.deepcopy(views['data_samples'][1])
+    raw[0].set_metainfo(dict(flip=False))
+    with torch.no_grad():
+        mirrored = seg.test_step(dict(inputs=views['inputs'][1],
+                                      data_samples=raw))[0]
+    torch.testing.assert_close(probs[1],
+                               mirrored.seg_logits.data.softmax(0).flip(-1))
+    assert not torch.allclose(probs[1], probs[1].flip(-1))
+    expected = torch.stack(probs).mean(0).argmax(0)
+    assert torch.equal(merged[0].pred_sem_seg.data[0], expected)
 
 
 @pytest.mark.parametrize('k', [3, 8])
