@@ -101,7 +101,7 @@ def test_seg_recipes():
         assert cfg.optim_wrapper.optimizer.weight_decay == 1e-3
         keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
         assert keys['backbone.unet'].lr_mult == 0.1
-        assert cfg.param_scheduler[0].end == 1500
+        assert cfg.param_scheduler[0].end == 1501
         assert cfg.train_cfg.max_iters == 80000
     assert ade.optim_wrapper.optimizer.lr == 8e-5
     assert city.optim_wrapper.optimizer.lr == 1.6e-4

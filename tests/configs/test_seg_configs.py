@@ -89,8 +89,9 @@ def test_seg_recipe(path):
     assert keys['backbone.vae'].lr_mult == 0.0
     assert ow.paramwise_cfg.norm_decay_mult == 0.0
     warmup, poly = cfg.param_scheduler
-    assert warmup.type == 'LinearLR' and warmup.end == 1500
-    assert poly.type == 'PolyLR' and poly.power == 1.0 and poly.end == 80000
+    assert warmup.type == 'LinearLR' and warmup.end == 1501
+    assert poly.type == 'PolyLR' and poly.power == 1.0 and poly.end == 80001
+    assert poly.begin == 0  # chained with the warm-up, as mmcv's poly
     assert cfg.train_cfg.max_iters == 80000
     assert cfg.train_cfg.val_interval == 8000
     assert cfg.train_dataloader.batch_size == 2
@@ -101,6 +102,30 @@ def test_seg_recipe(path):
         ratios = [t.scale[1] / 512 for t in cfg.tta_pipeline[1].transforms[0]]
         assert ratios == [1.0, 1.125, 1.25, 1.375, 1.5]
         assert cfg.train_dataloader.dataset.pipeline[1].reduce_zero_label
+
+
+def test_seg_schedule_equals_mmcv_poly_with_linear_warmup():
+    """mmengine's chained LinearLR + PolyLR give the official mmcv 1.x
+    lr: (1 - i / 80000) * base, times (r + (1 - r) * i / 1500) during the
+    warm-up (r = 1e-6)."""
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', '_base_', 'schedules',
+                                   'seg_80k.py'))
+    base = cfg.optim_wrapper.optimizer.lr
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=base)
+    wrapper = OptimWrapper(opt)
+    scheds = [PARAM_SCHEDULERS.build(dict(c, optimizer=wrapper))
+              for c in cfg.param_scheduler]
+    for i in range(80000):
+        expected = base * (1 - i / 80000)
+        if i < 1500:
+            expected *= 1e-6 + (1 - 1e-6) * i / 1500
+        if i in (0, 1, 750, 1499, 1500, 1501, 3000, 40000, 79999):
+            assert opt.param_groups[0]['lr'] == pytest.approx(
+                expected, rel=1e-9, abs=1e-15), i
+        for sched in scheds:
+            sched.step()
 
 
 @pytest.mark.parametrize('path', SEG_CONFIGS, ids=_name)

@@ -1,7 +1,9 @@
 # VPD segmentation recipe (wl-zhao/VPD segmentation configs, mmcv 1.x):
 # AdamW lr 8e-5, weight decay 1e-3, UNet lr x0.1, VAE lr x0 (frozen anyway),
-# no weight decay on norm layers; linear warm-up from 1e-6 over 1500
-# iterations, then poly decay (power 1) to 0 at 80k; 8 GPUs x 2 images.
+# no weight decay on norm layers; poly decay (power 1) from iteration 0 to 0
+# at 80k, multiplied during the first 1500 iterations by a linear warm-up
+# factor from 1e-6 (mmcv's `policy='poly', warmup='linear'`, exactly: both
+# schedulers run from iteration 0 and chain); 8 GPUs x 2 images.
 # The official `'norm': dict(decay_mult=0.)` key is a name match (it also
 # happens to take the UNet's transformer norms out of the 0.1 lr_mult);
 # here norm layers are found by type and keep their module's lr_mult.
@@ -19,17 +21,20 @@ optim_wrapper = dict(
             'backbone.vae': dict(lr_mult=0.0, decay_mult=0.0),
         }),
     clip_grad=None)
+# mmengine divides a scheduler's span by (end - begin - 1): end=1501 and
+# 80001 give mmcv's factors i / 1500 and 1 - i / 80000 exactly
+# (tests/configs/test_seg_configs.py steps both).
 param_scheduler = [
     dict(
         type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-        end=1500),
+        end=1501),
     dict(
         type='PolyLR',
         eta_min=0.0,
         power=1.0,
         by_epoch=False,
-        begin=1500,
-        end=80000)
+        begin=0,
+        end=80001)
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=80000, val_interval=8000)
 val_cfg = dict(type='ValLoop')
