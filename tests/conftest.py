@@ -45,3 +45,16 @@ def _vpd_default_scope():
         DefaultScope.get_instance(f'vpd-test-{uuid.uuid4().hex}',
                                   scope_name='vpd')
     yield
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails the test."""
+    import socket
+
+    def deny(*args, **kwargs):
+        raise RuntimeError('network access during an offline test')
+
+    monkeypatch.setattr(socket.socket, 'connect', deny)
+    monkeypatch.setattr(socket, 'create_connection', deny)
+    monkeypatch.setattr(socket, 'getaddrinfo', deny)

@@ -280,7 +280,9 @@ def test_hub_id_offline_says_pass_local_path(monkeypatch):
 
 
 @pytest.mark.parametrize('preset', ['sd15', 'sd21'])
-def test_full_presets_build_offline(preset):
+def test_full_presets_resolve_offline(preset, no_network):
+    """The shipped SD1.5 / SD2.1 architecture configs (the full builds,
+    also with the network blocked, are the slow tests below)."""
     unet_cfg = resolve_arch(preset, 'unet')
     vae_cfg = resolve_arch(preset, 'vae')
     assert vae_cfg['scaling_factor'] == 0.18215
@@ -292,7 +294,7 @@ def test_full_presets_build_offline(preset):
 
 
 @pytest.mark.slow
-def test_full_sd15_pyramid():
+def test_full_sd15_pyramid(no_network):
     torch.manual_seed(0)
     bb = StableDiffusionBackbone(unet='sd15', vae='sd15',
                                  attn_maps=dict(num_tokens=2))
@@ -308,7 +310,7 @@ def test_full_sd15_pyramid():
 
 
 @pytest.mark.slow
-def test_full_sd21_builds():
+def test_full_sd21_builds(no_network):
     bb = StableDiffusionBackbone(unet='sd21', vae='sd21')
     assert bb.context_dim == 1024
     assert bb.out_channels == [320, 640, 1280, 1280]
