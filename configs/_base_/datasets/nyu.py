@@ -26,6 +26,7 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
+    drop_last=True,  # as the reference's DataLoader (and its LR schedule)
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
