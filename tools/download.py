@@ -160,15 +160,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         url, filename = entry['url'], entry['filename']
         sha256 = args.sha256 or entry['sha256']
         placed = osp.join(target_dir, filename)
-        if url is None and args.convert and osp.isfile(placed):
-            # placed by hand (Google Drive): convert it
-            path = convert_download(placed, fmt, config, args.out,
-                                    args.cfg_options)
-            if path is None:
-                return 1
-            print(path)
-            return 0
-        if url is None:
+        if url is None and not (args.convert and osp.isfile(placed)):
+            # (a file placed by hand, e.g. from Google Drive, is converted)
             page = entry.get('page')
             print(f'error: the model zoo has no download URL for '
                   f'"{args.name}"; place the file by hand at\n  '
@@ -184,10 +177,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f'({", ".join(sorted(MODEL_ZOO))}) nor a URL ending in a '
                   'file name', file=sys.stderr)
             return 1
-    dest = osp.join(target_dir, filename)
+    dest = path = osp.join(target_dir, filename)
     try:
-        path = download_file(url, dest, sha256=sha256, timeout=args.timeout,
-                             connect_timeout=args.connect_timeout)
+        if url is not None:
+            path = download_file(url, dest, sha256=sha256,
+                                 timeout=args.timeout,
+                                 connect_timeout=args.connect_timeout)
     except (ValueError, DownloadError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -5,6 +5,7 @@ the layout itself is checked in tests/models/converters) goes through the
 command-line converter into ``.pth`` and ``.safetensors`` files that
 ``init_model`` and ``tools/test.py`` load strictly.
 """
+import contextlib
 import http.server
 import os
 import os.path as osp
@@ -47,6 +48,31 @@ def official(tmp_path_factory):
     torch.save({'model': {'module.' + k: v for k, v in state.items()},
                 'epoch': 24, 'optimizer': {}}, src)
     return dict(model=model, config=config, src=src, folder=folder)
+
+
+@contextlib.contextmanager
+def _serve(folder, monkeypatch):
+    """Serve ``folder`` on 127.0.0.1 (no proxy); yields the base URL."""
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=folder, **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    for var in ('http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY'):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv('no_proxy', '127.0.0.1')
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f'http://127.0.0.1:{server.server_address[1]}'
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _x():
@@ -136,29 +162,9 @@ def test_init_model_zoo_name_and_url(official, tmp_path, monkeypatch):
     model = init_model(official['config'], 'tiny-vpd-depth')
     assert _same_weights(model, official['model'].state_dict())
 
-    folder = osp.dirname(official['src'])
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=folder, **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    for var in ('http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY'):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv('no_proxy', '127.0.0.1')
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = (f'http://127.0.0.1:{server.server_address[1]}/'
-               f'{osp.basename(official["src"])}')
-        model = init_model(official['config'], url)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serve(osp.dirname(official['src']), monkeypatch) as base:
+        model = init_model(official['config'],
+                           f'{base}/{osp.basename(official["src"])}')
     assert osp.isfile(cache / osp.basename(official['src']))
     assert _same_weights(model, official['model'].state_dict())
 
@@ -283,34 +289,14 @@ def test_download_then_convert(official, tmp_path, monkeypatch, capsys):
 
     from vpd.apis import init_model
     from vpd.utils import model_zoo
-    folder = osp.dirname(official['src'])
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=folder, **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    for var in ('http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY'):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv('no_proxy', '127.0.0.1')
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     cache = tmp_path / 'cache'
-    try:
-        url = (f'http://127.0.0.1:{server.server_address[1]}/'
-               f'{osp.basename(official["src"])}')
+    with _serve(osp.dirname(official['src']), monkeypatch) as base:
         monkeypatch.setitem(model_zoo.MODEL_ZOO, 'tiny-vpd-depth', dict(
-            url=url, sha256=None, filename='tiny_vpd.pth',
-            format='vpd-depth', config=official['config']))
+            url=f'{base}/{osp.basename(official["src"])}', sha256=None,
+            filename='tiny_vpd.pth', format='vpd-depth',
+            config=official['config']))
         assert download_tool.main(
             ['tiny-vpd-depth', '--dir', str(cache), '--convert']) == 0
-    finally:
-        server.shutdown()
-        server.server_close()
     out = capsys.readouterr().out.strip().splitlines()[-1]
     assert out == str(cache / 'tiny_vpd_vpd.pth')
     assert osp.isfile(cache / 'tiny_vpd.pth')  # the download is kept
