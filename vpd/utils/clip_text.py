@@ -484,8 +484,14 @@ class ClipTextEncoder(nn.Module):
         self.source = source
 
     def token_features(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Return ``[N, L, D]`` hidden states after the final layer norm."""
-        raise NotImplementedError
+        """Return ``[N, L, D]`` hidden states after the final layer norm.
+
+        Implemented by the two backends, ``_TransformersClipText`` and
+        ``_OpenClipText``.
+        """
+        raise NotImplementedError(
+            f'{type(self).__name__} is a ClipTextEncoder subclass without '
+            'token_features(); build encoders with load_clip_text_encoder')
 
     def forward(self, input_ids: torch.Tensor,
                 eos_index: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -183,8 +183,9 @@ def _pad_like_reference(x: torch.Tensor):
     if h % 64 == 0 and w % 64 == 0:
         return x, False
     if h % 64 != 32 or w % 64 != 32:
-        raise NotImplementedError('reference sizes: multiples of 64, or '
-                                  '32 below one (as 480 and 352)')
+        raise ValueError(f'this re-implementation follows the reference '
+                         f'sizes only: multiples of 64, or 32 below one (as '
+                         f'480 and 352); got {h}x{w}')
     return F.pad(x, (0, 32, 0, 32)), True
 
 
