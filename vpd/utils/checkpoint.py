@@ -498,13 +498,16 @@ def _atomic_write(path: PathLike, write: Callable[[BinaryIO, str], None]
     except OSError as e:
         raise _write_error(e, os.fspath(path)) from e
     try:
+        mode = os.fstat(fd).st_mode & 0o7777
         with os.fdopen(fd, 'wb') as f:
             write(f, tmp)
             if not f.closed:  # the safetensors writer syncs by itself
                 f.flush()
                 os.fsync(f.fileno())
         if osp.exists(target):
-            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+            mode = os.stat(target).st_mode & 0o7777
+        # (a writer that recreated the file by name may have changed it)
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException as e:
         try:
