@@ -76,7 +76,8 @@ def make_runner(work_dir: str,
                 custom_hooks: Optional[List] = None,
                 resume: bool = False,
                 lr: float = 0.1,
-                clip_grad: Optional[dict] = None) -> Runner:
+                clip_grad: Optional[dict] = None,
+                val_evaluator=None) -> Runner:
     """A Runner in the vpd scope with vpd's CheckpointHook.
 
     Args:
@@ -91,12 +92,22 @@ def make_runner(work_dir: str,
         resume (bool): ``--resume``.
         lr (float): SGD learning rate.
         clip_grad (dict, optional): The optim wrapper's ``clip_grad``.
+        val_evaluator (optional): With it, validate after every iteration
+            on the training samples.
     """
     ckpt = dict(type='CheckpointHook', interval=1, by_epoch=False)
     ckpt.update(checkpoint or {})
     hooks = dict(checkpoint=ckpt,
                  logger=dict(type='LoggerHook', interval=1))
     hooks.update(extra_hooks or {})
+    val = {}
+    if val_evaluator is not None:
+        val = dict(val_dataloader=dict(
+            dataset=TinyDataset(),
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            batch_size=4, num_workers=0,
+            collate_fn=dict(type='default_collate')),
+            val_cfg=dict(type='ValLoop'), val_evaluator=[val_evaluator])
     return Runner(
         model=model if model is not None else TinyModel(),
         work_dir=work_dir,
@@ -107,14 +118,16 @@ def make_runner(work_dir: str,
             batch_size=2,
             num_workers=0,
             collate_fn=dict(type='default_collate')),
-        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters,
+                       val_interval=1),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=lr),
                            clip_grad=clip_grad),
         default_hooks=hooks,
         custom_hooks=custom_hooks,
         resume=resume,
         log_level='WARNING',
-        default_scope='vpd')
+        default_scope='vpd',
+        **val)
 
 
 def log_text(runner: Runner) -> str:

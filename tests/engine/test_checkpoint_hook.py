@@ -5,6 +5,7 @@ import os.path as osp
 
 import pytest
 import torch
+from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 
@@ -78,6 +79,40 @@ def test_non_finite_weights_are_never_saved(tmp_path):
     assert read_last_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
     sd = load_checkpoint_file(tmp_path / 'iter_2.pth')['state_dict']
     assert all(torch.isfinite(v).all() for v in sd.values())
+
+
+class _RisingScore(BaseMetric):
+    """A score that improves at every validation."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def process(self, data_batch, data_samples):
+        self.results.append(0)
+
+    def compute_metrics(self, results):
+        self.calls += 1
+        return dict(score=float(self.calls))
+
+
+def test_previous_best_deleted_only_after_new_best(tmp_path, monkeypatch):
+    """mmengine deletes best_*.pth before writing the next best one."""
+    events = []
+    real_replace, real_remove = os.replace, os.remove
+    monkeypatch.setattr(os, 'replace', lambda s, d, *a, **k: (
+        events.append(('write', osp.basename(d))), real_replace(s, d))[1])
+    monkeypatch.setattr(os, 'remove', lambda p, *a, **k: (
+        events.append(('delete', osp.basename(p))), real_remove(p))[1])
+    make_runner(str(tmp_path), 2, 'best', val_evaluator=_RisingScore(),
+                checkpoint=dict(save_best='score', rule='greater',
+                                max_keep_ckpts=1)).train()
+    best = [e for e in events if e[1].startswith('best_')]
+    assert best == [('write', 'best_score_iter_1.pth'),
+                    ('write', 'best_score_iter_2.pth'),
+                    ('delete', 'best_score_iter_1.pth')]
+    assert sorted(n for n in os.listdir(tmp_path) if n.endswith('.pth')) \
+        == ['best_score_iter_2.pth', 'iter_2.pth']
 
 
 @pytest.fixture

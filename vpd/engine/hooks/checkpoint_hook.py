@@ -16,6 +16,21 @@ from vpd.registry import HOOKS
 from vpd.utils.checkpoint import NonFiniteTensorError, non_finite_tensors
 
 
+class _DeferredRemoval:
+    """A file backend stand-in that records ``remove`` calls instead of
+    deleting (everything else goes to the real backend)."""
+
+    def __init__(self, backend) -> None:
+        self._backend = backend
+        self.pending: List[str] = []
+
+    def remove(self, path: str) -> None:
+        self.pending.append(path)
+
+    def __getattr__(self, name: str):
+        return getattr(self._backend, name)
+
+
 @HOOKS.register_module()
 class CheckpointHook(MMEngineCheckpointHook):
     """``CheckpointHook`` that never leaves a work dir without a checkpoint.
@@ -39,6 +54,8 @@ class CheckpointHook(MMEngineCheckpointHook):
       save is refused with :class:`~vpd.utils.checkpoint.NonFiniteTensorError`
       (training stops) and the previous checkpoint is kept, whatever
       ``max_keep_ckpts`` says.
+    * **Best checkpoints** (``save_best``): the previous best file is
+      deleted only after the new best one is written.
     * **Start of a run** (``before_run``, before mmengine resumes): temp
       files of an interrupted save are removed, and an empty, dangling or
       missing ``last_checkpoint`` is pointed at the newest complete
@@ -114,6 +131,23 @@ class CheckpointHook(MMEngineCheckpointHook):
             f'{kept} Try a lower learning rate, training without --amp, or '
             'checking the data.',
             path=filename, names=[b[0] for b in bad])
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        """mmengine's, with the deletion of the previous best checkpoint
+        (and of old regular ones) put off until the new files are written."""
+        self._check_finite(runner, 'best checkpoint')
+        backend = self.file_backend
+        deferred = _DeferredRemoval(backend)
+        self.file_backend = deferred
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:
+            self.file_backend = backend
+        kept = {getattr(self, 'best_ckpt_path', None), self.last_ckpt,
+                *getattr(self, 'best_ckpt_path_dict', {}).values()}
+        for path in deferred.pending:
+            if path not in kept and backend.isfile(path):
+                backend.remove(path)
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         """Check, write the new checkpoint and ``last_checkpoint``, then
