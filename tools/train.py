@@ -12,6 +12,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from vpd.engine.checkpoint_io import resume_checkpoint  # noqa: E402
 from vpd.engine.config_check import load_config  # noqa: E402
 from vpd.utils import register_all_modules  # noqa: E402
 from vpd.utils.cli import CfgOptionsAction, run_tool  # noqa: E402
@@ -74,6 +75,9 @@ def build_cfg(args) -> Config:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
+    if args.resume and cfg.get('load_from') is None:
+        # last_checkpoint read robustly (empty, dangling, non-UTF-8 paths)
+        cfg.load_from = resume_checkpoint(cfg.work_dir)
     return cfg
 
 

@@ -209,3 +209,24 @@ def test_complete_checkpoint_detection(tmp_path):
     open(path, 'wb').close()
     assert not is_complete_checkpoint(path)
     assert cio.newest_complete_checkpoint(str(tmp_path)) is None
+
+
+def test_train_tool_resumes_from_a_non_utf8_work_dir(tmp_path):
+    """mmengine reads last_checkpoint as UTF-8 text: --resume failed in a
+    work dir named with other bytes (rel-11); tools/train.py reads it as
+    bytes and hands the checkpoint to the runner."""
+    import sys
+    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))), 'tools'))
+    import train as train_tool
+    from vpd.engine.checkpoint_io import resume_checkpoint
+    work = os.fsdecode(os.path.join(os.fsencode(tmp_path), b'wd_caf\xe9'))
+    os.makedirs(work)
+    make_runner(work, 2, 'non_utf8').train()
+    assert resume_checkpoint(work) == osp.join(work, 'iter_2.pth')
+    args = train_tool.parse_args([osp.join(osp.dirname(osp.dirname(
+        osp.dirname(osp.abspath(__file__)))), 'configs', 'quickstart',
+        'vpd_tiny_1xb8-150_synthetic-depth-96x128.py'), '--work-dir', work,
+        '--resume'])
+    cfg = train_tool.build_cfg(args)
+    assert cfg.resume and cfg.load_from == osp.join(work, 'iter_2.pth')

@@ -67,7 +67,7 @@ __all__ = [
     'load_from_openmmlab', 'load_from_mmcls', 'hub_checkpoint_dir',
     'is_installed', 'is_complete_checkpoint', 'newest_complete_checkpoint',
     'read_last_checkpoint', 'write_last_checkpoint', 'repair_last_checkpoint',
-    'remove_stale_temp_files', 'TEMP_FILE_PATTERN'
+    'remove_stale_temp_files', 'TEMP_FILE_PATTERN', 'resume_checkpoint'
 ]
 
 MapLocation = Union[str, Callable, Dict[str, str], None]
@@ -440,6 +440,30 @@ def repair_last_checkpoint(work_dir: str, checkpoint_dir: Optional[str] = None,
          logging.WARNING)
     os.remove(pointer)
     return None
+
+
+def resume_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` should continue from, or None.
+
+    ``last_checkpoint`` read as bytes (so a work dir whose name is not UTF-8
+    works, where mmengine's text-mode read fails), repaired first when it is
+    empty, dangling or missing (:func:`repair_last_checkpoint`; only by
+    the process of rank 0 when launched distributed, the others read).
+
+    Args:
+        work_dir (str): The work dir.
+
+    Returns:
+        str | None: A complete checkpoint, or None (start from scratch).
+    """
+    if not osp.isdir(work_dir):
+        return None
+    if os.environ.get('RANK', '0') == '0':  # (called before dist init)
+        return repair_last_checkpoint(work_dir)
+    named = read_last_checkpoint(work_dir)  # other ranks only read
+    if named and is_complete_checkpoint(named):
+        return named
+    return newest_complete_checkpoint(work_dir)
 
 
 def _pid_alive(pid: int) -> bool:
