@@ -149,3 +149,26 @@ def test_seg_labels_inside_classes_or_ignored_pass(tmp_path):
                                                        ignore_index=255))
     assert DiffusionSegmentor.check_labels(fake, [data['data_samples']]) \
         == 48
+
+
+@pytest.mark.parametrize('broken', ['image', 'annotation'])
+def test_corrupt_image_or_annotation_names_the_file(tmp_path, broken):
+    """mmcv/mmseg failed with 'failed to load image' (an assertion) or
+    "'NoneType' object has no attribute 'squeeze'" (no file named)."""
+    img, ann = tmp_path / 'a.jpg', tmp_path / 'a.png'
+    cv2.imwrite(str(img), np.zeros((8, 8, 3), np.uint8))
+    cv2.imwrite(str(ann), np.ones((8, 8), np.uint8))
+    bad = img if broken == 'image' else ann
+    bad.write_bytes(b'not an image')
+    pipeline = Compose([dict(type='LoadImageFromFile'),
+                        dict(type='LoadAnnotations')])
+    with pytest.raises(ValueError) as err:
+        pipeline(dict(img_path=str(img), seg_map_path=str(ann),
+                      reduce_zero_label=False, seg_fields=[]))
+    assert str(bad) in str(err.value) and f'cannot read {broken}' in \
+        str(err.value)
+    (tmp_path / 'gone.jpg').unlink(missing_ok=True)
+    with pytest.raises(FileNotFoundError, match='gone.jpg'):
+        pipeline(dict(img_path=str(tmp_path / 'gone.jpg'),
+                      seg_map_path=str(ann), reduce_zero_label=False,
+                      seg_fields=[]))

@@ -12,7 +12,6 @@ import json
 import os
 import os.path as osp
 import pickle
-import shutil
 import sys
 from typing import Tuple
 

@@ -1,7 +1,6 @@
 """Stop (or skip) training steps whose loss or gradients are NaN/Inf."""
 from __future__ import annotations
 
-import logging
 import math
 from typing import Dict, List, Optional, Sequence
 
