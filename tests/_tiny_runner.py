@@ -47,7 +47,7 @@ class TinyModel(BaseModel):
                 'train_valid_targets',
                 dict(count=self.valid_count(self.calls),
                      valid_range='ground-truth depth > 0 m',
-                     files=[f'img_{self.calls}.png']), resumed=False)
+                     files=[f'img_{self.calls}.png']))
         self.calls += 1
         return dict(loss_tiny=loss)
 

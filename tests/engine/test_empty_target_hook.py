@@ -54,7 +54,7 @@ def test_depth_estimator_reports_valid_pixels():
                for i in range(2)]
     hub = MessageHub.get_current_instance()
     DiffusionDepthEstimator._report_valid_targets(fake, gt, samples)
-    info = hub.pop_info('train_valid_targets')
+    info = hub.get_info('train_valid_targets')
     assert info == dict(count=3, valid_range='ground-truth depth > 0.5 m',
                         files=['/d/0.jpg', '/d/1.jpg'])
     assert float(loss(torch.ones(2, 1, 4, 4), torch.zeros(2, 1, 4, 4))) == 0

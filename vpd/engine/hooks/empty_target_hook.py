@@ -75,7 +75,7 @@ class EmptyTargetHook(Hook):
             self._epoch_length = len(runner.train_dataloader)
         except TypeError:  # an iterable dataset has no length
             self._epoch_length = None
-        runner.message_hub.pop_info(INFO_KEY, None)
+        runner.message_hub.update_info(INFO_KEY, None)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:
@@ -90,7 +90,10 @@ class EmptyTargetHook(Hook):
         Raises:
             EmptyTargetError: A whole epoch of batches had no valid pixel.
         """
-        info = runner.message_hub.pop_info(INFO_KEY, None)
+        info = runner.message_hub.get_info(INFO_KEY)
+        # cleared rather than popped: mmengine warns at resume about a key
+        # its message hub has seen but does not hold
+        runner.message_hub.update_info(INFO_KEY, None)
         if not isinstance(info, dict) or 'count' not in info:
             return
         if int(info['count']) > 0:

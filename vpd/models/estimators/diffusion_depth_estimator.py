@@ -157,8 +157,7 @@ class DiffusionDepthEstimator(BaseModel):
                  valid_range=getattr(self.loss_decode, 'valid_range',
                                      'valid ground truth'),
                  files=[s.metainfo.get('img_path', '?')
-                        for s in data_samples[:2]]),
-            resumed=False)
+                        for s in data_samples[:2]]))
 
     # ------------------------------------------------------------------
     @staticmethod

@@ -281,8 +281,7 @@ class DiffusionSegmentor(EncoderDecoder):
                               f'{int(self.decode_head.num_classes) - 1}, '
                               f'not ignore_index {ignore_index}'),
                  files=[s.metainfo.get('seg_map_path', '?')
-                        for s in data_samples[:2]]),
-            resumed=False)
+                        for s in data_samples[:2]]))
         x = self.extract_feat(inputs, data_samples)
         losses = dict()
         losses.update(self._decode_head_forward_train(x, data_samples))
