@@ -271,7 +271,8 @@ def is_installed() -> bool:
 # ---------------------------------------------------------------------------
 #: Name of the temp files of :func:`vpd.utils.checkpoint.atomic_write_bytes`:
 #: ``.<final name>.<pid>.<12 hex digits>.tmp``.
-TEMP_FILE_PATTERN = re.compile(r'^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{12}\.tmp$')
+TEMP_FILE_PATTERN = re.compile(
+    r'^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{12}\.tmp$')
 LAST_CHECKPOINT = 'last_checkpoint'
 
 
