@@ -288,10 +288,11 @@ def _refuse_non_finite(obj: Any, path: str) -> None:
     name, count, total = bad[0]
     raise NonFiniteTensorError(
         f'Refused to load "{path}": {len(bad)} tensor(s) hold NaN/Inf values '
-        f'(e.g. "{name}": {count} of {total} values). A file written after '
-        'training diverged gives NaN predictions; use an earlier checkpoint '
-        '(or, to inspect the file, load_checkpoint_file(path, '
-        'allow_non_finite=True)).',
+        f'(e.g. "{name}": {count} of {total} values), which would make every '
+        'prediction NaN. A checkpoint written after training diverged: use '
+        'an earlier one; a tensor file (e.g. class embeddings): make it '
+        'again. To inspect the file: load_checkpoint_file(path, '
+        'allow_non_finite=True).',
         path=path, names=[b[0] for b in bad])
 
 
