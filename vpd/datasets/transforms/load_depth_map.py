@@ -146,7 +146,7 @@ class LoadDepthMap(BaseTransform):
                         "LoadDepthMap(expected_dtype=None, "
                         'depth_rescale_factor=1.0)')
             else:
-                hint = (f'a {depth.dtype.itemsize * 8}-bit map cannot hold '
+                hint = (f'{depth.dtype.itemsize * 8}-bit values cannot hold '
                         'the configured unit; re-export the depth maps as '
                         f'{self.expected_dtype} PNGs')
             raise ValueError(
