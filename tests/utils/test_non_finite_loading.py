@@ -55,3 +55,17 @@ def test_non_finite_tensors_walks_containers():
            'b': torch.tensor([1, 2]), 'c': 'text'}
     assert non_finite_tensors(obj) == [('a.1.0', 1, 1)]
     assert non_finite_tensors(torch.zeros(0)) == []
+
+
+def test_nan_sd_diffusers_folder_is_refused(tmp_path):
+    from vpd.models.backbones.sd_weights import build_sd_models
+    from vpd.utils.checkpoint import NonFiniteTensorError
+    unet, vae = build_sd_models('tiny', 'tiny')
+    with torch.no_grad():
+        vae.encoder.conv_in.weight.fill_(float('nan'))
+    unet.save_pretrained(str(tmp_path / 'sd' / 'unet'))
+    vae.save_pretrained(str(tmp_path / 'sd' / 'vae'))
+    with pytest.raises(NonFiniteTensorError) as err:
+        build_sd_models('tiny', 'tiny', str(tmp_path / 'sd'))
+    assert str(tmp_path / 'sd') in str(err.value)
+    assert 'vae.encoder.conv_in.weight' in str(err.value)
