@@ -160,13 +160,18 @@ def read_class_embeddings(folder, data):
 def read_clip_file(folder, data):
     """make_class_embeddings.py --clip ViT-L-14.pt (open_clip / OpenAI).
 
-    A TorchScript file is refused before anything is built; other files go
-    to open_clip's ``create_model(arch, pretrained=FILE)``, which builds the
-    architecture first (ViT-S-32 here instead of the default ViT-L-14, only
-    to keep the test fast; the file is read the same way)."""
+    With the default architecture a TorchScript file went to
+    ``torch.jit.load`` (rel-01); now it is refused before anything is built.
+    Other files go to open_clip's ``create_model(arch, pretrained=FILE)``,
+    which builds the architecture first: ViT-S-32 instead of the default
+    ViT-L-14 there, only to keep the test fast (the file is read the same
+    way)."""
     from vpd.utils.clip_text import load_clip_text_encoder
-    load_clip_text_encoder(_put(folder, 'ViT-L-14.pt', data),
-                           open_clip_model='ViT-S-32')
+    path = _put(folder, 'ViT-L-14.pt', data)
+    if data.startswith(b'PK') and b'constants.pkl' in data:  # TorchScript
+        load_clip_text_encoder(path)
+    else:
+        load_clip_text_encoder(path, open_clip_model='ViT-S-32')
 
 
 def read_clip_transformers_folder(folder, data):
