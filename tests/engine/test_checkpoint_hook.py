@@ -72,6 +72,8 @@ def test_non_finite_weights_are_never_saved(tmp_path):
         runner.train()
     message = str(err.value)
     assert 'iter_3.pth' in message and 'NaN/Inf' in message
+    from vpd.utils.cli import user_error_message
+    assert user_error_message(err.value).startswith('NonFiniteTensorError')
     assert str(tmp_path / 'iter_2.pth') in message  # the one kept
     assert sorted(n for n in os.listdir(tmp_path) if n.endswith('.pth')) \
         == ['iter_2.pth']

@@ -25,6 +25,8 @@ def test_an_epoch_without_valid_pixels_stops(tmp_path):
         runner.train()
     message = str(err.value)
     assert runner.iter == 3  # the 4th batch closes the first epoch
+    from vpd.utils.cli import user_error_message
+    assert user_error_message(err.value).startswith('EmptyTargetError: ')
     for part in ('4 consecutive training batches', 'TinyDataset',
                  'data_root="/data/tiny"', 'ann_file="tiny_list.txt"',
                  'ground-truth depth > 0 m', 'loss is 0'):

@@ -43,6 +43,10 @@ def test_nan_loss_stops_before_the_weights_and_checkpoints(tmp_path):
                  str(tmp_path / 'iter_2.pth')):
         assert part in message, (part, message)
     assert torch.equal(_weights(model), weights[2])  # no update applied
+    # tools/train.py prints it as one line and exits 2
+    from vpd.utils.cli import user_error_message
+    assert user_error_message(err.value).startswith(
+        'NonFiniteLossError: Training diverged at iteration 3: ')
     assert sorted(n for n in os.listdir(tmp_path) if n.endswith('.pth')) \
         == ['iter_2.pth']
     assert read_last_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
