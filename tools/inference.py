@@ -45,7 +45,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     Returns:
         argparse.Namespace: The parsed arguments.
     """
-    from mmengine.config import DictAction
+    from vpd.utils.cli import CfgOptionsAction
     parser = argparse.ArgumentParser(
         description='Predict depth / segmentation for your own images.')
     parser.add_argument('config', help='model config')
@@ -60,7 +60,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'mm / label ids)')
     parser.add_argument('--opacity', type=float, default=0.5,
                         help='segmentation overlay opacity (default 0.5)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings')
     return parser.parse_args(argv)
 
@@ -191,4 +191,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from vpd.utils.cli import run_tool
+    run_tool(main)

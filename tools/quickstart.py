@@ -146,4 +146,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from vpd.utils.cli import run_tool
+    run_tool(main)

@@ -7,10 +7,12 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import vpd  # noqa: E402,F401  (mmcv-lite compatibility before mmseg)
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config import Config, ConfigDict  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from vpd.engine.config_check import load_config  # noqa: E402
 from vpd.utils import register_all_modules  # noqa: E402
+from vpd.utils.cli import CfgOptionsAction, run_tool  # noqa: E402
 from vpd.utils.dist import (prepare_cpu_distributed,  # noqa: E402
                             shutdown_distributed)
 
@@ -43,7 +45,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override some settings in the used config, the key-value pair '
         'in xxx=yyy format will be merged into config file.')
     parser.add_argument(
@@ -89,12 +91,8 @@ def trigger_visualization_hook(cfg: Config, args) -> Config:
 
 def build_cfg(args) -> Config:
     """Load the config and apply the command-line options."""
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'Config file "{args.config}" not found')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -169,4 +167,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -8,11 +8,14 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import vpd  # noqa: E402,F401  (mmcv-lite compatibility before mmseg)
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from vpd.engine.checkpoint_io import resume_checkpoint  # noqa: E402
+from vpd.engine.config_check import load_config  # noqa: E402
 from vpd.utils import register_all_modules  # noqa: E402
+from vpd.utils.cli import CfgOptionsAction, run_tool  # noqa: E402
 from vpd.utils.dist import (prepare_cpu_distributed,  # noqa: E402
                             shutdown_distributed)
 
@@ -35,7 +38,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override some settings in the used config, the key-value pair '
         'in xxx=yyy format will be merged into config file.')
     parser.add_argument(
@@ -52,12 +55,8 @@ def parse_args(argv=None):
 
 def build_cfg(args) -> Config:
     """Load the config and apply the command-line options."""
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'Config file "{args.config}" not found')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -76,6 +75,9 @@ def build_cfg(args) -> Config:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
+    if args.resume and cfg.get('load_from') is None:
+        # last_checkpoint read robustly (empty, dangling, non-UTF-8 paths)
+        cfg.load_from = resume_checkpoint(cfg.work_dir)
     return cfg
 
 
@@ -94,4 +96,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -31,9 +31,11 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
 
 import vpd  # noqa: E402,F401  (mmcv-lite compatibility before mmseg)
 import torch  # noqa: E402
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config import Config, ConfigDict  # noqa: E402
 
+from vpd.engine.config_check import load_config  # noqa: E402
 from vpd.registry import MODELS  # noqa: E402
+from vpd.utils.cli import CfgOptionsAction, run_tool  # noqa: E402
 from vpd.utils import register_all_modules  # noqa: E402
 
 
@@ -65,7 +67,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override settings of the config, key=value')
     return parser.parse_args(argv)
 
@@ -157,9 +159,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     register_all_modules(init_default_scope=True)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     tta = dict(cfg.model.get('test_cfg') or {})
     tta.update({k: v for k, v in (cfg.get('tta_model') or {}).items()
                 if k in ('flip', 'shift_windows')})
@@ -202,4 +202,4 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

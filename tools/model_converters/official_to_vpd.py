@@ -48,8 +48,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     Returns:
         argparse.Namespace: The parsed arguments.
     """
-    from mmengine.config import DictAction
     from vpd.models.converters import FAMILIES, SOURCE_FORMATS
+    from vpd.utils.cli import CfgOptionsAction
     parser = argparse.ArgumentParser(
         description='Convert an official VPD / Meta Prompts / mmseg VPD '
         'checkpoint to this project (strict, numerically equivalent).')
@@ -64,7 +64,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         choices=['auto'] + sorted(FAMILIES) + list(SOURCE_FORMATS),
         help='source family or format (default: detected from the keys)')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override config settings, e.g. model.backbone.unet=tiny')
     parser.add_argument('--list-formats', action='store_true',
                         help='list the source formats and exit')
@@ -97,10 +97,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f'{fmt.description}')
         return 0
 
-    from mmengine.config import Config
-
     from vpd.apis.inference import (dataset_meta_from_config,
                                     prepare_config_for_checkpoint)
+    from vpd.engine.config_check import load_config
     from vpd.registry import MODELS
     from vpd.utils import register_all_modules
     from vpd.utils.checkpoint import (CheckpointError, load_checkpoint_file,
@@ -111,9 +110,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'error: config file "{args.config}" not found',
               file=sys.stderr)
         return 1
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     prepare_config_for_checkpoint(cfg)
     register_all_modules(init_default_scope=True)
 
@@ -167,4 +164,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from vpd.utils.cli import run_tool
+    run_tool(main)

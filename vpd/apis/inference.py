@@ -207,7 +207,8 @@ def init_model(config: Union[str, os.PathLike, Config],
             checkpoint holds them. None: the config's own weights (random or
             ``pretrained``).
         device (str): Where the model goes. Defaults to ``'cpu'``.
-        cfg_options (dict, optional): Config overrides, as ``--cfg-options``.
+        cfg_options (dict, optional): Config overrides, as ``--cfg-options``
+            (checked: see :func:`vpd.engine.config_check.merge_cfg_options`).
         source (str, optional): Source format of a released checkpoint;
             ``'auto'`` detects it. Defaults to ``'auto'``.
 
@@ -215,14 +216,13 @@ def init_model(config: Union[str, os.PathLike, Config],
         nn.Module: The model in eval mode, with ``cfg`` and (when the config
         or checkpoint knows it) ``dataset_meta`` set.
     """
+    from vpd.engine.config_check import load_config, merge_cfg_options
     from vpd.registry import MODELS
     from vpd.utils import register_all_modules
     if isinstance(config, Config):
-        cfg = copy.deepcopy(config)
+        cfg = merge_cfg_options(copy.deepcopy(config), cfg_options)
     else:
-        cfg = Config.fromfile(os.fspath(config))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        cfg = load_config(os.fspath(config), cfg_options)
     if checkpoint is not None:
         prepare_config_for_checkpoint(cfg)
     register_all_modules(init_default_scope=True)

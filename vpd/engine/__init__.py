@@ -3,17 +3,22 @@
 Importing this package (``vpd.utils.register_all_modules`` does) routes all
 of mmengine's checkpoint loading through the safe loader
 :func:`vpd.utils.checkpoint.load_checkpoint_file` and makes its checkpoint
-saving atomic; see :mod:`vpd.engine.checkpoint_io`.
+saving atomic; see :mod:`vpd.engine.checkpoint_io`. The hooks that keep a
+run from silently corrupting (:class:`CheckpointHook`,
+:class:`NonFiniteGuardHook`, :class:`EmptyTargetHook`) are in
+:mod:`vpd.engine.hooks`.
 """
 from .checkpoint_io import (AtomicHardDiskBackend, AtomicLocalBackend,
                             install_checkpoint_io, is_installed)
 
-from .hooks import DepthVisualizationHook
+from .hooks import (CheckpointHook, DepthVisualizationHook, EmptyTargetHook,
+                    NonFiniteGuardHook)
 from .schedulers import TwoPhasePolyLR
 
 install_checkpoint_io()
 
 __all__ = [
     'AtomicLocalBackend', 'AtomicHardDiskBackend', 'install_checkpoint_io',
-    'is_installed', 'DepthVisualizationHook', 'TwoPhasePolyLR'
+    'is_installed', 'DepthVisualizationHook', 'TwoPhasePolyLR',
+    'CheckpointHook', 'EmptyTargetHook', 'NonFiniteGuardHook'
 ]

@@ -1,7 +1,5 @@
 """Colourising depth maps for people to look at."""
-import os
 import os.path as osp
-import tempfile
 from typing import Optional
 
 import numpy as np
@@ -37,20 +35,17 @@ def colorize_depth(depth: np.ndarray,
 
 
 def write_image_atomic(path: str, rgb: np.ndarray) -> None:
-    """Write an RGB image (PNG/JPEG by extension) via a temp file + rename."""
+    """Write an RGB image (PNG/JPEG by extension) via a temp file + rename.
+
+    Through :func:`vpd.utils.checkpoint.atomic_write_bytes`: the file gets
+    the mode a plain ``open`` gives (0644 under the usual umask) and a
+    failed write raises an ``OSError`` naming ``path``.
+    """
     import cv2
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+
+    from vpd.utils.checkpoint import atomic_write_bytes
     ext = osp.splitext(path)[1] or '.png'
     ok, buf = cv2.imencode(ext, np.ascontiguousarray(rgb[..., ::-1]))
     if not ok:
         raise IOError(f'Could not encode image for "{path}"')
-    fd, tmp = tempfile.mkstemp(dir=osp.dirname(osp.abspath(path)),
-                               suffix=ext + '.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write_bytes(buf.tobytes(), path)

@@ -45,7 +45,11 @@ default_hooks = dict(
         save_best='rmse',
         rule='less'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DepthVisualizationHook', draw=False))
+    visualization=dict(type='DepthVisualizationHook', draw=False),
+    # a NaN/Inf loss or gradient stops the run (action='skip' skips
+    # the step); a whole epoch without valid targets stops it too
+    non_finite=dict(type='NonFiniteGuardHook', action='stop'),
+    empty_target=dict(type='EmptyTargetHook'))
 # Epoch-based logging (log_processor = dict(by_epoch=True)) is set in the
 # leaf configs: default_runtime.py defines log_processor too, and mmengine
 # refuses a key defined by two bases.

@@ -127,6 +127,21 @@ def _load_diffusers_folder(path: str, unet_cfg: Dict[str, Any],
         'diffusion_pytorch_model.safetensors or .bin).')
 
 
+def _refuse_non_finite(path: str, unet: torch.nn.Module,
+                       vae: torch.nn.Module) -> None:
+    """Refuse NaN/Inf weights read by diffusers (the single-file path is
+    checked by :func:`vpd.utils.checkpoint.load_checkpoint_file`)."""
+    from vpd.utils.checkpoint import NonFiniteTensorError, non_finite_tensors
+    bad = (non_finite_tensors(dict(unet.state_dict()), 'unet') +
+           non_finite_tensors(dict(vae.state_dict()), 'vae'))
+    if bad:
+        name, count, total = bad[0]
+        raise NonFiniteTensorError(
+            f'Refused the Stable Diffusion weights in "{path}": {len(bad)} '
+            f'tensor(s) hold NaN/Inf values (e.g. "{name}": {count} of '
+            f'{total} values).', path=path, names=[b[0] for b in bad])
+
+
 def split_ldm_checkpoint(state: Dict[str, Any], path: str = '<state dict>'
                          ) -> Dict[str, torch.Tensor]:
     """Return the flat ldm state dict of an original SD checkpoint.
@@ -220,6 +235,10 @@ def build_sd_models(unet: ArchSpec = 'sd15',
 
     Returns:
         tuple: ``(UNet2DConditionModel, AutoencoderKL)``.
+
+    Raises:
+        vpd.utils.checkpoint.NonFiniteTensorError: The weights hold NaN/Inf
+            (the message names the file or folder).
     """
     unet_cfg = resolve_arch(unet, 'unet')
     vae_cfg = resolve_arch(vae, 'vae')
@@ -227,7 +246,10 @@ def build_sd_models(unet: ArchSpec = 'sd15',
         return build_unet(unet_cfg), build_vae(vae_cfg)
     path = os.path.expanduser(str(pretrained))
     if osp.isdir(path):
-        return _load_diffusers_folder(path, unet_cfg, vae_cfg, True)
+        unet_model, vae_model = _load_diffusers_folder(path, unet_cfg,
+                                                       vae_cfg, True)
+        _refuse_non_finite(path, unet_model, vae_model)
+        return unet_model, vae_model
     if osp.isfile(path):
         from vpd.utils.checkpoint import load_checkpoint_file
         state = split_ldm_checkpoint(load_checkpoint_file(path), path)

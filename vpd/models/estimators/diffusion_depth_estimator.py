@@ -3,6 +3,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 
@@ -139,7 +140,24 @@ class DiffusionDepthEstimator(BaseModel):
                 f'Ground-truth depth {tuple(gt.shape[-2:])} and input '
                 f'{tuple(pred.shape[-2:])} differ in size; crop/resize '
                 'image and depth together in the pipeline')
+        self._report_valid_targets(gt, data_samples)
         return {self.loss_decode.loss_name: self.loss_decode(pred, gt)}
+
+    def _report_valid_targets(self, gt: torch.Tensor,
+                              data_samples: List) -> None:
+        """Put the batch's number of valid ground-truth pixels into the
+        MessageHub (key ``'train_valid_targets'``, read by
+        :class:`vpd.engine.hooks.EmptyTargetHook`)."""
+        valid_mask = getattr(self.loss_decode, 'valid_mask', None)
+        if valid_mask is None:
+            return
+        MessageHub.get_current_instance().update_info(
+            'train_valid_targets',
+            dict(count=int(valid_mask(gt).sum()),
+                 valid_range=getattr(self.loss_decode, 'valid_range',
+                                     'valid ground truth'),
+                 files=[s.metainfo.get('img_path', '?')
+                        for s in data_samples[:2]]))
 
     # ------------------------------------------------------------------
     @staticmethod

@@ -8,6 +8,7 @@ augmentation (mmseg ``SegTTAModel``) and post-processing are mmseg's.
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import ConfigDict
+from mmengine.logging import MessageHub
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.structures import SegDataSample
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
@@ -67,6 +68,15 @@ class DiffusionSegmentor(EncoderDecoder):
     must equal ``backbone.out_channels``, which includes the ``K``
     cross-attention channels added at the 1/16 and 1/32 levels; with
     attention maps on, the conditioner must give ``K`` tokens.
+
+    Ground-truth labels are checked in training (``loss``) and at test time
+    (``predict``, when the samples carry ``gt_sem_seg``): a label outside
+    ``0 .. num_classes - 1`` that is not the decode head's ``ignore_index``
+    raises a ``ValueError`` naming the annotation file, the value and the
+    class count (mmseg would crash in the loss without naming the file, and
+    silently skew ``IoUMetric`` at test time). In training, the number of
+    valid (non-ignored) label pixels of each batch goes to the MessageHub
+    for :class:`vpd.engine.hooks.EmptyTargetHook`.
 
     Args:
         backbone (dict): :class:`StableDiffusionBackbone` config.
@@ -212,8 +222,66 @@ class DiffusionSegmentor(EncoderDecoder):
                               self._samples_from_metas(batch_img_metas))
         return self.decode_head.predict(x, batch_img_metas, self.test_cfg)
 
+    def check_labels(self, data_samples: OptSampleList) -> int:
+        """Raise on ground-truth labels outside the classes; count valid ones.
+
+        Args:
+            data_samples (list[SegDataSample], optional): Samples, with
+                ``gt_sem_seg`` where ground truth was loaded.
+
+        Returns:
+            int: Number of label pixels that are not ``ignore_index``.
+
+        Raises:
+            ValueError: A label is neither a class id nor ``ignore_index``;
+                the message names the annotation file (``seg_map_path``),
+                the value as stored in the file and the class count.
+        """
+        num_classes = int(self.decode_head.num_classes)
+        ignore_index = int(self.decode_head.ignore_index)
+        valid = 0
+        for sample in data_samples or []:
+            if 'gt_sem_seg' not in sample:
+                continue
+            labels = sample.gt_sem_seg.data
+            keep = labels != ignore_index
+            bad = keep & ((labels < 0) | (labels >= num_classes))
+            if bool(bad.any()):
+                values = sorted({int(v) for v in labels[bad].unique()[:5]})
+                meta = sample.metainfo
+                path = meta.get('seg_map_path') or meta.get(
+                    'img_path', '<unknown annotation file>')
+                shift = ''
+                if meta.get('reduce_zero_label'):
+                    shift = (' (after reduce_zero_label; the file stores '
+                             f'{", ".join(str(v + 1) for v in values)})')
+                raise ValueError(
+                    f'Annotation "{path}" has label value(s) '
+                    f'{", ".join(map(str, values))}{shift}, outside the '
+                    f'{num_classes} classes 0..{num_classes - 1} and not '
+                    f'ignore_index {ignore_index}. Check num_classes, '
+                    'reduce_zero_label and the annotation files.')
+            valid += int(keep.sum())
+        return valid
+
+    def predict(self, inputs: Tensor,
+                data_samples: OptSampleList = None) -> SampleList:
+        """mmseg's ``predict`` after :meth:`check_labels` (test time)."""
+        self.check_labels(data_samples)
+        return super().predict(inputs, data_samples)
+
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """Losses of the decode (and auxiliary) heads."""
+        num_valid = self.check_labels(data_samples)
+        ignore_index = int(self.decode_head.ignore_index)
+        MessageHub.get_current_instance().update_info(
+            'train_valid_targets',
+            dict(count=num_valid,
+                 valid_range=(f'a label in 0..'
+                              f'{int(self.decode_head.num_classes) - 1}, '
+                              f'not ignore_index {ignore_index}'),
+                 files=[s.metainfo.get('seg_map_path', '?')
+                        for s in data_samples[:2]]))
         x = self.extract_feat(inputs, data_samples)
         losses = dict()
         losses.update(self._decode_head_forward_train(x, data_samples))
