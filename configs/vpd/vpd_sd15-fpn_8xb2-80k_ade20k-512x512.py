@@ -6,7 +6,8 @@ _base_ = [
     '../_base_/default_runtime.py', '../_base_/schedules/seg_80k.py'
 ]
 # Everything that depends on the number of classes K comes from here: the
-# context tokens, the attention-map channels and the FPN input widths.
+# context tokens and the attention-map channels (the FPN input widths,
+# [320, 640 + K, 1280 + K, 1280], are derived from the backbone).
 num_classes = 150
 crop_size = (512, 512)
 model = dict(
@@ -15,7 +16,6 @@ model = dict(
     conditioner=dict(
         class_embeddings='checkpoints/ade20k_class_embeddings.pth',
         num_classes=num_classes),
-    neck=dict(in_channels=[320, 640 + num_classes, 1280 + num_classes, 1280]),
     decode_head=dict(num_classes=num_classes),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
 train_dataloader = dict(batch_size=2, num_workers=8)

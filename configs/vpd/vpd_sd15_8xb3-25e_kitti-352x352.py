@@ -13,7 +13,6 @@ model = dict(
         _delete_=True,
         type='ClassEmbeddingConditioner',
         class_embeddings='checkpoints/kitti_class_embeddings.pth',
-        embed_dim=768,
         mode='all'),
     decode_head=dict(max_depth=80))
 tta_model = dict(shift_windows=4)
