@@ -17,6 +17,7 @@ def _results(h=6, w=10, seed=0):
     return dict(
         img=img,
         gt_depth_map=depth,
+        depth_rescale_factor=1e-3,  # as LoadDepthMap sets it (NYU, mm)
         seg_fields=['gt_depth_map'],
         img_path='scene/rgb_00001.jpg',
         depth_map_path='scene/sync_depth_00001.png',
@@ -153,7 +154,7 @@ def test_cut_depth_stripe_geometry_and_values():
     img = results['img'].copy()
     depth = results['gt_depth_map'].copy()
     np.random.seed(3)
-    out = CutDepth(prob=1.0, max_depth=10.0)(results)
+    out = CutDepth(prob=1.0, values='scaled', max_depth=10.0)(results)
     left = int(alpha * 40)
     width = int(max((40 - alpha * 40) * beta * 0.75, 1))
     stripe = np.rint(np.clip(depth[:, left:left + width] / 10.0, 0, 1) * 255)
