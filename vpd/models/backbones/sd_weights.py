@@ -247,7 +247,7 @@ def check_ldm_architecture(state: Dict[str, torch.Tensor],
     if problems:
         raise ValueError(
             f'Stable Diffusion weights from "{path}" do not match the '
-            f'configured architecture (another shape): {"; ".join(problems)}.'
+            f'configured architecture, another shape: {"; ".join(problems)}.'
             f' Use --cfg-options {" ".join(hints)} (the widths that follow '
             'from them are derived).')
 
