@@ -15,7 +15,7 @@ train_pipeline = [
     # the reference's CutDepth (fudan-zvg/meta-prompts depth/dataset/
     # base_dataset.py): every 4th sample of a worker, the raw depth
     # (metres x 256) written into the uint8 image; see _base_/datasets/nyu.py
-    dict(type='CutDepth', interval=4, values='raw'),
+    dict(type='CutDepth', interval=4, depth_values='raw'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='DepthPhotometricAug'),

@@ -14,8 +14,8 @@ train_pipeline = [
     # sample of a dataloader worker, the raw depth (mm) written into the
     # uint8 image. This project's variant (random with probability 0.25,
     # depth scaled to 0-255): dict(type='CutDepth', prob=0.25,
-    # values='scaled', max_depth=max_depth).
-    dict(type='CutDepth', interval=4, values='raw'),
+    # depth_values='scaled', max_depth=max_depth).
+    dict(type='CutDepth', interval=4, depth_values='raw'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='DepthPhotometricAug'),

@@ -8,7 +8,7 @@ from mmcv.transforms import BaseTransform
 
 from vpd.registry import TRANSFORMS
 
-VALUE_MODES = ('raw', 'scaled')
+DEPTH_VALUES = ('raw', 'scaled')
 
 
 @TRANSFORMS.register_module()
@@ -34,11 +34,12 @@ class CutDepth(BaseTransform):
     - ``prob=p``: with probability ``p`` (numpy's generator, which mmengine
       seeds per worker); mmseg 1.2.2's ``RandomDepthMix`` uses ``p = 0.25``.
 
-    **Which values** (``values``):
+    **Which values** (``depth_values``):
 
     - ``'raw'`` (the default, as the reference and mmseg): the depth as
       stored in the file, ``gt_depth_map / depth_rescale_factor``
-      (millimetres for NYU, metres x 256 for KITTI), written into the image.
+      (millimetres for NYU, metres x 256 for KITTI; the integers of the
+      depth PNG, recovered exactly from metres), written into the image.
       Into a uint8 image this keeps the integer part modulo 256 (what the
       reference's numpy assignment of float32 depth into its uint8 array
       does, e.g. 1000 mm -> 232); a float image gets the raw values.
@@ -55,20 +56,21 @@ class CutDepth(BaseTransform):
             ``prob`` or ``interval``, not both. Defaults to None.
         interval (int, optional): Apply on every ``interval``-th call.
             Defaults to None, meaning 4 when ``prob`` is not given either.
-        values (str): ``'raw'`` or ``'scaled'``. Defaults to ``'raw'``.
+        depth_values (str): ``'raw'`` or ``'scaled'``. Defaults to
+            ``'raw'``.
         max_width_ratio (float): ``r`` above. Defaults to 0.75.
         max_depth (float): Depth (metres) mapped to 255 by ``'scaled'``: 10
             for NYU, 80 for KITTI. Defaults to 10.0.
 
     Raises:
         ValueError: ``prob`` outside [0, 1], ``interval`` < 1, both given,
-            an unknown ``values`` or ``max_depth <= 0``.
+            an unknown ``depth_values`` or ``max_depth <= 0``.
     """
 
     def __init__(self,
                  prob: Optional[float] = None,
                  interval: Optional[int] = None,
-                 values: str = 'raw',
+                 depth_values: str = 'raw',
                  max_width_ratio: float = 0.75,
                  max_depth: float = 10.0) -> None:
         super().__init__()
@@ -81,9 +83,9 @@ class CutDepth(BaseTransform):
         if interval is not None and interval < 1:
             raise ValueError(
                 f'CutDepth interval must be >= 1 or None, got {interval}.')
-        if values not in VALUE_MODES:
-            raise ValueError(f'CutDepth values must be one of {VALUE_MODES}, '
-                             f'got "{values}".')
+        if depth_values not in DEPTH_VALUES:
+            raise ValueError(f'CutDepth depth_values must be one of '
+                             f'{DEPTH_VALUES}, got "{depth_values}".')
         if max_depth <= 0:
             raise ValueError(
                 f'CutDepth max_depth must be positive, got {max_depth}.')
@@ -91,7 +93,7 @@ class CutDepth(BaseTransform):
             interval = 4
         self.prob = prob
         self.interval = interval
-        self.values = values
+        self.depth_values = depth_values
         self.max_width_ratio = max_width_ratio
         self.max_depth = max_depth
         self._count = 0
@@ -107,7 +109,7 @@ class CutDepth(BaseTransform):
     def _stripe_values(self, depth: np.ndarray, results: dict,
                        dtype: np.dtype) -> np.ndarray:
         """The pixel values written for a depth stripe (metres)."""
-        if self.values == 'scaled':
+        if self.depth_values == 'scaled':
             stripe = np.clip(depth / self.max_depth, 0, 1) * 255.0
             if np.issubdtype(dtype, np.integer):
                 stripe = np.rint(stripe)
@@ -115,10 +117,14 @@ class CutDepth(BaseTransform):
         factor = results.get('depth_rescale_factor')
         if factor is None:
             raise KeyError(
-                'CutDepth(values="raw") needs "depth_rescale_factor" (the '
-                'stored depth unit) in the results: put it after '
-                'LoadDepthMap, or use values="scaled".')
+                'CutDepth(depth_values="raw") needs "depth_rescale_factor" '
+                '(the stored depth unit) in the results: put it after '
+                'LoadDepthMap, or use depth_values="scaled".')
         raw = depth.astype(np.float64) / float(factor)
+        # the stored values are integers (uint16 PNGs); undo the float32
+        # round trip through metres (1236.9999 -> 1237), keep real fractions
+        near = np.rint(raw)
+        raw = np.where(np.abs(raw - near) < 1e-2, near, raw)
         if dtype == np.uint8:
             # numpy's float -> uint8 cast in the reference: integer part,
             # low 8 bits (written out so no platform-defined cast is used)
@@ -166,6 +172,7 @@ class CutDepth(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(prob={self.prob}, '
-                f'interval={self.interval}, values={self.values!r}, '
+                f'interval={self.interval}, '
+                f'depth_values={self.depth_values!r}, '
                 f'max_width_ratio={self.max_width_ratio}, '
                 f'max_depth={self.max_depth})')

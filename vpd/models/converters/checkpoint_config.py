@@ -41,7 +41,8 @@ from .official import (SOURCE_FORMATS, ConversionError, detect_source,
 
 __all__ = [
     'MODEL_CONFIG_KEY', 'CheckpointConfigWarning', 'infer_checkpoint_arch',
-    'model_config_to_meta', 'model_config_from_meta', 'fit_config_to_checkpoint'
+    'model_config_to_meta', 'model_config_from_meta',
+    'fit_config_to_checkpoint'
 ]
 
 #: Metadata key of the resolved model config (JSON) in converted files.
