@@ -1,5 +1,10 @@
-# VPD semantic segmentation, ADE20K, SD1.5 + FPN, 8 GPUs x 2 images, 80k
-# iterations, 512x512 crops; sliding-window test 512 / stride 341.
+# VPD semantic segmentation, ADE20K, SD1.5 + FPN, the official recipe
+# (wl-zhao/VPD segmentation/configs/fpn_vpd_sd1-5_512x512_gpu8x2.py):
+# 8 GPUs x 2 images, 80k iterations, 512x512 crops; sliding-window test
+# 512 / stride 341. Class embeddings: the released
+# segmentation/class_embeddings.pth ([150, 768]; the zoo's
+# vpd-ade20k-class-embeddings: python tools/download.py
+# vpd-ade20k-class-embeddings --dir checkpoints), not regenerated ones.
 # Paper: 53.7 mIoU single-scale, 54.6 multi-scale + flip (--tta).
 _base_ = [
     '../_base_/models/vpd_seg_sd15.py', '../_base_/datasets/ade20k_vpd.py',

@@ -41,7 +41,8 @@ model = dict(
         crop_output=True),
     conditioner=dict(
         type='ClassEmbeddingConditioner',
-        # python tools/misc/make_class_embeddings.py --classes ade20k ...
+        # ADE20K: VPD's released segmentation/class_embeddings.pth (python
+        # tools/download.py vpd-ade20k-class-embeddings --dir checkpoints)
         class_embeddings='checkpoints/ade20k_class_embeddings.pth',
         num_classes=num_classes,
         mode='all',
