@@ -2,6 +2,9 @@
 # images, 80k iterations, 512x1024 crops (mmseg's standard Cityscapes crop;
 # VPD published no Cityscapes recipe, see configs/vpd/README.md); sliding-
 # window test 512x1024 / stride 341x683 (the 2/3 overlap of the ADE20K test).
+# Optimiser and schedule of the official ADE20K recipe (wl-zhao/VPD
+# segmentation/configs/fpn_vpd_sd1-5_512x512_gpu8x2.py), pipeline of
+# mmseg's configs/_base_/datasets/cityscapes.py.
 _base_ = [
     '../_base_/models/vpd_seg_sd15.py', '../_base_/datasets/cityscapes_vpd.py',
     '../_base_/default_runtime.py', '../_base_/schedules/seg_80k.py'

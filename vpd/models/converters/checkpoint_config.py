@@ -8,8 +8,8 @@ Two sources, tried in order:
    the output's metadata, as JSON under :data:`MODEL_CONFIG_KEY` (``meta``
    of a ``.pth``, the header metadata of a ``.safetensors``). When the given
    config builds another model, that model config is used instead (the
-   given config's ``test_cfg`` and ``data_preprocessor`` are kept), with a
-   :class:`CheckpointConfigWarning` naming what differed.
+   given config's run-time options, :data:`KEPT_FROM_CONFIG`, are kept),
+   with a :class:`CheckpointConfigWarning` naming what differed.
 2. **The shapes of a released checkpoint** (official VPD / Meta Prompts /
    mmseg layouts, converted on the fly): the Stable Diffusion UNet and VAE
    architecture is inferred from the tensor shapes
@@ -47,8 +47,13 @@ __all__ = [
 
 #: Metadata key of the resolved model config (JSON) in converted files.
 MODEL_CONFIG_KEY = 'model_config'
-#: Parts of the model config that stay the given config's own.
-KEPT_FROM_CONFIG = ('test_cfg', 'data_preprocessor')
+#: Parts of the model config that stay the given config's own: test-time
+#: and run-time options that do not change which weights the model has.
+KEPT_FROM_CONFIG = ('test_cfg', 'data_preprocessor', 'backbone.dtype',
+                    'backbone.gradient_checkpointing', 'backbone.freeze_unet')
+
+
+_MISSING = object()
 
 
 class CheckpointConfigWarning(UserWarning):
@@ -191,12 +196,34 @@ def _model_cfgs(cfg) -> List[Any]:
     return out
 
 
+def _pop_path(cfg: dict, path: str, default: Any = None) -> Any:
+    *parents, last = path.split('.')
+    for key in parents:
+        cfg = cfg.get(key) if isinstance(cfg, dict) else None
+    if not isinstance(cfg, dict):
+        return default
+    return cfg.pop(last, default)
+
+
+def _kept(model: Mapping[str, Any]) -> Dict[str, Any]:
+    """The :data:`KEPT_FROM_CONFIG` entries a model config has (copies)."""
+    out = {}
+    for path in KEPT_FROM_CONFIG:
+        node: Any = model
+        for key in path.split('.'):
+            node = node.get(key, _MISSING) if isinstance(node, Mapping) \
+                else _MISSING
+        if node is not _MISSING:
+            out[path] = copy.deepcopy(node)
+    return out
+
+
 def _arch_part(model: Mapping[str, Any]) -> dict:
     """The model config without the kept parts, UNet/VAE fully resolved (a
     preset name and the dict it stands for compare equal)."""
     part = _plain(model)
-    for key in KEPT_FROM_CONFIG:
-        part.pop(key, None)
+    for path in KEPT_FROM_CONFIG:
+        _pop_path(part, path)
     backbone = part.get('backbone')
     if isinstance(backbone, dict):
         for name in ('unet', 'vae'):
@@ -247,11 +274,15 @@ def fit_config_to_checkpoint(cfg, checkpoint: str,
         if stored is not None:
             diff = _differences(_arch_part(model), _arch_part(stored))
             if diff:
-                kept = {k: copy.deepcopy(model[k])
-                        for k in KEPT_FROM_CONFIG if k in model}
+                kept = _kept(model)
                 model.clear()
                 model.update(copy.deepcopy(stored))
-                model.update(kept)
+                for path, value in kept.items():
+                    *parents, last = path.split('.')
+                    target = model
+                    for key in parents:
+                        target = target.setdefault(key, {})
+                    target[last] = value
                 changes += diff
             continue
         backbone = model.get('backbone')
