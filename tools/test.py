@@ -103,7 +103,9 @@ def build_cfg(args) -> Config:
     cfg.load_from = resolve_checkpoint(args.checkpoint)
     # The checkpoint holds every weight (SD UNet/VAE, class embeddings): the
     # model is built without the config's SD weights / embedding file.
-    prepare_config_for_checkpoint(cfg)
+    # (and fitted to it: a converted file's stored model config, or the SD
+    # architecture of a released one, wins over the config, with a warning)
+    prepare_config_for_checkpoint(cfg, cfg.load_from)
     # Testing needs none of the training parts. mmengine builds the train
     # loop lazily the first time anything reads ``runner.iter`` (mmseg's
     # visualisation hook does, for its step), which would open the training

@@ -11,10 +11,10 @@ _base_ = [
 data_root = 'data/synthetic_nyu'
 crop_size = (96, 128)
 model = dict(
-    backbone=dict(unet='tiny', vae='tiny', pretrained=None),
-    conditioner=dict(embed_dim=32, time_embed_dim=128),
-    neck=dict(in_channels=[32, 64, 64, 64], embed_dim=32, num_filters=16,
-              num_groups=8),
+    # the widths that follow from the tiny UNet are derived
+    backbone=dict(
+        unet=dict(preset='tiny'), vae=dict(preset='tiny'), pretrained=None),
+    neck=dict(num_filters=16, num_groups=8),
     decode_head=dict(channels=32, num_filters=[16, 16, 16]),
     resize_scale=0,
     test_cfg=dict(flip=False, shift_windows=1))

@@ -9,10 +9,13 @@ _base_ = [
 data_root = 'data/synthetic_nyu'
 crop_size = (96, 128)
 model = dict(
-    backbone=dict(unet='tiny', vae='tiny', pretrained=None),
-    conditioner=dict(class_embeddings=None, embed_dim=32),
-    neck=dict(in_channels=[32, 64, 64, 64], out_channels=128, num_groups=8),
-    decode_head=dict(in_channels=128, channels=32, num_filters=[16, 16, 16]),
+    # the widths that follow from the tiny UNet (context 32, pyramid
+    # [32, 64, 64, 64]) are derived
+    backbone=dict(
+        unet=dict(preset='tiny'), vae=dict(preset='tiny'), pretrained=None),
+    conditioner=dict(class_embeddings=None),
+    neck=dict(out_channels=128, num_groups=8),
+    decode_head=dict(channels=32, num_filters=[16, 16, 16]),
     test_cfg=dict(flip=False, shift_windows=1))
 tta_model = dict(flip=True, shift_windows=1)
 train_pipeline = [

@@ -51,7 +51,8 @@ def _model_cfgs(cfg: Config) -> List[ConfigDict]:
     return out
 
 
-def prepare_config_for_checkpoint(cfg: Config) -> Config:
+def prepare_config_for_checkpoint(cfg: Config,
+                                  checkpoint: Optional[str] = None) -> Config:
     """Make ``cfg.model`` take every weight from a checkpoint.
 
     A full checkpoint (official or ours) holds the Stable Diffusion UNet and
@@ -62,8 +63,16 @@ def prepare_config_for_checkpoint(cfg: Config) -> Config:
     the checkpoint overwrites). Neither the SD weights nor the embedding file
     need to exist then.
 
+    With ``checkpoint``, the model config is also fitted to the file
+    (:func:`vpd.models.converters.fit_config_to_checkpoint`, with a
+    warning when it changes anything): a converted checkpoint's stored
+    model config, or the Stable Diffusion architecture of a released one,
+    replaces what the config says.
+
     Args:
         cfg (Config): The config; modified in place.
+        checkpoint (str, optional): Local path of the checkpoint that will
+            be loaded. Defaults to None.
 
     Returns:
         Config: ``cfg``.
@@ -80,6 +89,9 @@ def prepare_config_for_checkpoint(cfg: Config) -> Config:
                 and cond.get('class_embeddings') is not None
                 and cond.get('num_classes') is not None):
             cond['class_embeddings'] = None
+    if checkpoint is not None:
+        from vpd.models.converters import fit_config_to_checkpoint
+        fit_config_to_checkpoint(cfg, checkpoint)
     return cfg
 
 
@@ -224,7 +236,9 @@ def init_model(config: Union[str, os.PathLike, Config],
     else:
         cfg = load_config(os.fspath(config), cfg_options)
     if checkpoint is not None:
-        prepare_config_for_checkpoint(cfg)
+        from vpd.utils.model_zoo import resolve_checkpoint
+        checkpoint = resolve_checkpoint(checkpoint)
+        prepare_config_for_checkpoint(cfg, checkpoint)
     register_all_modules(init_default_scope=True)
     model = MODELS.build(cfg.model)
     meta: Dict[str, Any] = {}

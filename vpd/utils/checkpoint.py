@@ -68,9 +68,9 @@ except ImportError:  # pragma: no cover - numpy 1.x
 
 __all__ = [
     'CheckpointError', 'UnsafeCheckpointError', 'NonFiniteTensorError',
-    'SAFE_GLOBALS', 'load_checkpoint_file', 'save_checkpoint_atomic',
-    'atomic_write_bytes', 'non_finite_tensors', 'restricted_pickle_load',
-    'PLAIN_PICKLE_GLOBALS', 'is_torchscript_archive'
+    'SAFE_GLOBALS', 'load_checkpoint_file', 'peek_checkpoint',
+    'save_checkpoint_atomic', 'atomic_write_bytes', 'non_finite_tensors',
+    'restricted_pickle_load', 'PLAIN_PICKLE_GLOBALS', 'is_torchscript_archive'
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -323,7 +323,8 @@ def is_torchscript_archive(path: PathLike) -> bool:
 
 def load_checkpoint_file(path: PathLike,
                          map_location: MapLocation = 'cpu',
-                         allow_non_finite: bool = False) -> Dict[str, Any]:
+                         allow_non_finite: bool = False,
+                         mmap: bool = False) -> Dict[str, Any]:
     """Open a checkpoint file safely; never executes code from the file.
 
     ``.safetensors`` files are read with ``safetensors.torch.load_file`` and
@@ -342,6 +343,9 @@ def load_checkpoint_file(path: PathLike,
             accept only None, a device string or a ``torch.device``.
         allow_non_finite (bool): Return files whose tensors hold NaN/Inf
             (for inspection). Defaults to False: such a file is refused.
+        mmap (bool): Memory-map the tensors of a torch file instead of
+            reading them (``torch.load(mmap=True)``; files in the legacy
+            non-zip format are read normally). Defaults to False.
 
     Returns:
         dict: The loaded object.
@@ -380,8 +384,14 @@ def load_checkpoint_file(path: PathLike,
             '.safetensors file.', path=path, refused='TorchScript archive')
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
-            obj = torch.load(path, map_location=map_location,
-                             weights_only=True)
+            try:
+                obj = torch.load(path, map_location=map_location,
+                                 weights_only=True, mmap=mmap or None)
+            except RuntimeError as e:
+                if not mmap or 'mmap' not in str(e):
+                    raise
+                obj = torch.load(path, map_location=map_location,
+                                 weights_only=True)  # legacy format
     except pickle.UnpicklingError as e:
         message = str(e)
         refused = _refused_name(message)
@@ -413,6 +423,52 @@ def load_checkpoint_file(path: PathLike,
     if not allow_non_finite:
         _refuse_non_finite(obj, path)
     return obj
+
+
+def peek_checkpoint(path: PathLike) -> Tuple[Any, Dict[str, str]]:
+    """Open a checkpoint without reading its tensor data.
+
+    For looking at key names, shapes and metadata before a model is built
+    (e.g. to infer an architecture), as safely as
+    :func:`load_checkpoint_file`.
+
+    Args:
+        path (str | os.PathLike): The checkpoint file.
+
+    Returns:
+        tuple: ``(object, metadata)``. A ``.safetensors`` file gives
+        ``{name: tensor on the 'meta' device}`` (shape and dtype, no data)
+        and its header metadata; any other file the object
+        :func:`load_checkpoint_file` returns with memory-mapped tensors
+        (read only when touched) and ``{}``.
+
+    Raises:
+        The errors of :func:`load_checkpoint_file`.
+    """
+    path = osp.expanduser(os.fspath(path))
+    _check_file(path)
+    if not path.lower().endswith('.safetensors'):
+        # shapes only: the finite check runs when the tensors are loaded
+        return load_checkpoint_file(path, mmap=True,
+                                    allow_non_finite=True), {}
+    from safetensors import SafetensorError, safe_open
+    dtypes = {'F64': torch.float64, 'F32': torch.float32,
+              'F16': torch.float16, 'BF16': torch.bfloat16,
+              'I64': torch.int64, 'I32': torch.int32, 'I16': torch.int16,
+              'I8': torch.int8, 'U8': torch.uint8, 'BOOL': torch.bool}
+    try:
+        with safe_open(path, framework='pt') as f:
+            metadata = dict(f.metadata() or {})
+            out = {}
+            for key in f.keys():
+                part = f.get_slice(key)
+                out[key] = torch.empty(
+                    part.get_shape(), device='meta',
+                    dtype=dtypes.get(part.get_dtype(), torch.float32))
+    except (SafetensorError, ValueError, OSError) as e:
+        raise CheckpointError(
+            f'"{path}" is not a readable .safetensors file: {e}') from e
+    return out, metadata
 
 
 # ---------------------------------------------------------------------------

@@ -114,6 +114,24 @@ MODEL_ZOO: Dict[str, Dict[str, Any]] = {
         filename='nyu_class_embeddings.pth',
         format='class-embeddings',
         config=None),
+    # The 150 ADE20K class embeddings ([150, 768] float32, CLIP ViT-L/14)
+    # that the official VPD segmentation recipe and checkpoint use: the
+    # released segmentation/class_embeddings.pth of wl-zhao/VPD (loaded by
+    # segmentation/models/vpd_seg.py, class_embedding_path default), in the
+    # repository since its first segmentation commit 28658f8 and unchanged
+    # since (the same blob 5d2f96fe is in fudan-zvg/meta-prompts). No
+    # checksum is published; the sha256 below is that of the file in the
+    # repository at that commit. The ADE20K configs read
+    # checkpoints/ade20k_class_embeddings.pth.
+    'vpd-ade20k-class-embeddings': dict(
+        url='https://raw.githubusercontent.com/wl-zhao/VPD/'
+        '28658f8fa1fc593dcdd118b17f1b3cbc40a2d17c/segmentation/'
+        'class_embeddings.pth',
+        sha256='0bba14a25988ae250dac1d9f9541551c'
+        '0722a3f5edd902cea888e4e8cbd1b7a2',
+        filename='ade20k_class_embeddings.pth',
+        format='class-embeddings',
+        config=None),
     # Meta Prompts depth, NYUv2: RMSE 0.223, d1 0.976, AbsRel 0.061.
     'metaprompts-depth-nyu': dict(
         url=None,
@@ -152,7 +170,7 @@ MODEL_ZOO: Dict[str, Dict[str, Any]] = {
         sha256=None,
         filename='metaprompts_seg_cityscapes.pth',
         format='metaprompts-seg',
-        config='configs/meta_prompts/meta-prompts_sd15-upernet_8xb2-80k_'
+        config='configs/meta_prompts/meta-prompts_sd15-upernet_8xb1-80k_'
         'cityscapes-1024x1024.py'),
     # ... with Mapillary pretraining (1 refinement loop): 85.98 (87.26).
     # Use the Cityscapes config with
@@ -164,7 +182,7 @@ MODEL_ZOO: Dict[str, Dict[str, Any]] = {
         sha256=None,
         filename='metaprompts_seg_cityscapes_extra.pth',
         format='metaprompts-seg',
-        config='configs/meta_prompts/meta-prompts_sd15-upernet_8xb2-80k_'
+        config='configs/meta_prompts/meta-prompts_sd15-upernet_8xb1-80k_'
         'cityscapes-1024x1024.py',
         cfg_options=['model.backbone.num_loops=1',
                      'model.conditioner.num_loops=1']),

@@ -221,6 +221,52 @@ def load_state_into(module: torch.nn.Module, state: Dict[str, torch.Tensor],
             'preset (sd15 / sd21) matches the checkpoint.')
 
 
+def check_ldm_architecture(state: Dict[str, torch.Tensor],
+                           unet_cfg: Dict[str, Any], vae_cfg: Dict[str, Any],
+                           path: str) -> None:
+    """Refuse an ldm file whose UNet/VAE shapes are not the configured ones.
+
+    The message names each differing key with both values and the
+    ``--cfg-options`` that fit the file (a preset when one matches,
+    :mod:`vpd.models.backbones.sd_arch`).
+
+    Args:
+        state (dict): Flat ldm state dict.
+        unet_cfg (dict): The configured UNet.
+        vae_cfg (dict): The configured VAE.
+        path (str): The file, for the message.
+
+    Raises:
+        ValueError: The architectures differ.
+    """
+    from .sd_arch import (ArchInferenceError, complete_arch,
+                          infer_unet_config, infer_vae_config,
+                          shape_differences, shapes_of)
+    problems, hints = [], []
+    for part, cfg, prefix, infer in (
+            ('unet', unet_cfg, LDM_UNET_PREFIX, infer_unet_config),
+            ('vae', vae_cfg, LDM_VAE_PREFIX, infer_vae_config)):
+        try:
+            inferred = infer(shapes_of(state, prefix))
+        except ArchInferenceError as e:
+            raise ValueError(f'"{path}": {e}') from None
+        diff = shape_differences(inferred, cfg)
+        if not diff:
+            continue
+        problems += [f'{part}.{k}: config {a}, file {b}' for k, a, b in diff]
+        _, base, _ = complete_arch(inferred, part)
+        if base in PRESETS:
+            hints.append(f'model.backbone.{part}.preset={base}')
+        else:
+            hints += [f'model.backbone.{part}.{k}={b}' for k, _, b in diff]
+    if problems:
+        raise ValueError(
+            f'Stable Diffusion weights from "{path}" do not match the '
+            f'configured architecture, another shape: {"; ".join(problems)}.'
+            f' Use --cfg-options {" ".join(hints)} (the widths that follow '
+            'from them are derived).')
+
+
 def build_sd_models(unet: ArchSpec = 'sd15',
                     vae: ArchSpec = 'sd15',
                     pretrained: Optional[str] = None):
@@ -253,6 +299,7 @@ def build_sd_models(unet: ArchSpec = 'sd15',
     if osp.isfile(path):
         from vpd.utils.checkpoint import load_checkpoint_file
         state = split_ldm_checkpoint(load_checkpoint_file(path), path)
+        check_ldm_architecture(state, unet_cfg, vae_cfg, path)
         unet_sd, vae_sd = convert_ldm_to_diffusers(state, unet_cfg, vae_cfg)
         unet_model, vae_model = build_unet(unet_cfg), build_vae(vae_cfg)
         load_state_into(unet_model, unet_sd, 'UNet', path,

@@ -7,6 +7,10 @@ from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 
+from vpd.models.backbones.derived_widths import (derive_conditioner_cfg,
+                                                 derive_head_cfg,
+                                                 derive_neck_cfg,
+                                                 neck_output_channels)
 from vpd.registry import MODELS
 
 SampleList = Optional[List]
@@ -36,6 +40,12 @@ class DiffusionDepthEstimator(BaseModel):
     mmseg port's 512 recipe: 512x683 -> x = 0, 128, 171), and then the
     number of windows follows from S. All windows and flips of a batch go
     through the model as one batch.
+
+    Widths that follow from the backbone (the conditioner's ``embed_dim``
+    and ``time_embed_dim``, the neck's ``in_channels`` and prompt width,
+    the head's ``in_channels``) are derived when the model is built; a
+    config that gives one explicitly with another value is refused with
+    both keys and values named (:mod:`vpd.models.backbones.derived_widths`).
 
     Args:
         backbone (dict): :class:`StableDiffusionBackbone` config.
@@ -70,9 +80,13 @@ class DiffusionDepthEstimator(BaseModel):
             raise ValueError(
                 f'input_mode must be "pad" or "resize", got "{input_mode}"')
         self.backbone = MODELS.build(backbone)
+        conditioner = derive_conditioner_cfg(conditioner, self.backbone)
         self.conditioner = MODELS.build(conditioner)
-        self.neck = MODELS.build(neck)
-        self.decode_head = MODELS.build(decode_head)
+        self.neck = MODELS.build(
+            derive_neck_cfg(neck, self.backbone, conditioner))
+        self.decode_head = MODELS.build(derive_head_cfg(
+            decode_head, neck_output_channels(self.neck, conditioner),
+            'model.decode_head', 'the output of model.neck'))
         self.loss_decode = MODELS.build(loss)
         self.input_mode = input_mode
         self.resize_scale = int(resize_scale)

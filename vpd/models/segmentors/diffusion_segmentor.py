@@ -9,12 +9,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
-from mmseg.models.segmentors import EncoderDecoder
+from mmseg.models.segmentors import BaseSegmentor, EncoderDecoder
 from mmseg.structures import SegDataSample
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
 from torch import Tensor
 
+from vpd.models.backbones.derived_widths import (derive_conditioner_cfg,
+                                                 derive_head_cfg,
+                                                 derive_neck_cfg,
+                                                 neck_output_channels)
 from vpd.registry import MODELS
 
 #: How the official VPD segmentation checkpoint (``wl-zhao/VPD``,
@@ -63,11 +67,16 @@ class DiffusionSegmentor(EncoderDecoder):
     attribute ``uses_prompts = True`` (Meta Prompts) is called as
     ``neck(feats, prompts)``; any other neck as ``neck(feats)``.
 
-    Channel bookkeeping is checked when the model is built: the neck's
-    ``in_channels`` (or, without a neck, the decode head's selected inputs)
-    must equal ``backbone.out_channels``, which includes the ``K``
-    cross-attention channels added at the 1/16 and 1/32 levels; with
-    attention maps on, the conditioner must give ``K`` tokens.
+    Widths that follow from the backbone are derived when the model is
+    built (:mod:`vpd.models.backbones.derived_widths`): the conditioner's
+    ``embed_dim`` (and Meta Prompts' ``time_embed_dim``), the neck's
+    ``in_channels`` (``backbone.out_channels``, which includes the ``K``
+    cross-attention channels added at the 1/16 and 1/32 levels) and prompt
+    width, and the heads' ``in_channels`` (the neck's outputs). A config
+    that gives one of them explicitly with another value is refused with
+    both keys and values named; with attention maps on, the conditioner
+    must give ``K`` tokens. The parts are built in mmseg's order
+    (backbone, neck, decode head, auxiliary head), then the conditioner.
 
     Ground-truth labels are checked in training (``loss``) and at test time
     (``predict``, when the samples carry ``gt_sem_seg``): a label outside
@@ -109,21 +118,41 @@ class DiffusionSegmentor(EncoderDecoder):
                  data_preprocessor: OptConfigType = None,
                  pretrained: Optional[str] = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        super().__init__(
-            backbone=backbone,
-            decode_head=decode_head,
-            neck=neck,
-            auxiliary_head=auxiliary_head,
-            train_cfg=train_cfg,
-            test_cfg=test_cfg,
-            data_preprocessor=data_preprocessor,
-            pretrained=pretrained,
-            init_cfg=init_cfg)
+        # mmseg's EncoderDecoder.__init__, with the widths that follow from
+        # the backbone derived between building the backbone and the rest.
+        BaseSegmentor.__init__(
+            self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if pretrained is not None:
+            if backbone.get('pretrained') is not None:
+                raise ValueError('Both the segmentor and its backbone set '
+                                 'pretrained weights; set one of them')
+            backbone = dict(backbone, pretrained=pretrained)
+        self.backbone = MODELS.build(backbone)
+        conditioner = derive_conditioner_cfg(conditioner, self.backbone)
+        widths = getattr(self.backbone, 'out_channels', None)
+        source = 'model.backbone out_channels'
+        if neck is not None:
+            self.neck = MODELS.build(
+                derive_neck_cfg(neck, self.backbone, conditioner))
+            widths = neck_output_channels(self.neck, conditioner)
+            source = 'the outputs of model.neck'
+        self._init_decode_head(derive_head_cfg(
+            decode_head, widths, 'model.decode_head', source))
+        if isinstance(auxiliary_head, (list, tuple)):
+            auxiliary_head = [
+                derive_head_cfg(h, widths, f'model.auxiliary_head[{i}]',
+                                source)
+                for i, h in enumerate(auxiliary_head)
+            ]
+        elif auxiliary_head is not None:
+            auxiliary_head = derive_head_cfg(
+                auxiliary_head, widths, 'model.auxiliary_head', source)
+        self._init_auxiliary_head(auxiliary_head)
         # mmseg reads test_cfg.mode etc. as attributes
-        if isinstance(train_cfg, dict):
-            self.train_cfg = ConfigDict(train_cfg)
-        if isinstance(test_cfg, dict):
-            self.test_cfg = ConfigDict(test_cfg)
+        self.train_cfg = (ConfigDict(train_cfg)
+                          if isinstance(train_cfg, dict) else train_cfg)
+        self.test_cfg = (ConfigDict(test_cfg)
+                         if isinstance(test_cfg, dict) else test_cfg)
         self.conditioner = MODELS.build(conditioner)
         self._check_channels()
 
