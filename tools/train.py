@@ -1,11 +1,13 @@
 """Train a model from a config: ``python tools/train.py CONFIG [options]``."""
 import argparse
+import copy
 import logging
 import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 import vpd  # noqa: E402,F401  (mmcv-lite compatibility before mmseg)
 from mmengine.config import Config, DictAction  # noqa: E402
@@ -33,6 +35,11 @@ def parse_args(argv=None):
         default=False,
         help='enable automatic-mixed-precision training')
     parser.add_argument(
+        '--tensorboard',
+        action='store_true',
+        help='also log to TensorBoard (work_dir/<timestamp>/vis_data; needs '
+        'pip install -e ".[tensorboard]")')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -50,6 +57,20 @@ def parse_args(argv=None):
     return args
 
 
+def add_tensorboard(cfg: Config) -> Config:
+    """Add mmengine's ``TensorboardVisBackend`` to the config's visualizer."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError as e:
+        raise ImportError('--tensorboard needs the tensorboard package: pip '
+                          'install -e ".[tensorboard]"') from e
+    backends = list(cfg.visualizer.get('vis_backends') or [])
+    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+    cfg.visualizer.vis_backends = backends
+    return cfg
+
+
 def build_cfg(args) -> Config:
     """Load the config and apply the command-line options."""
     if not osp.isfile(args.config):
@@ -57,7 +78,15 @@ def build_cfg(args) -> Config:
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
+        old_train_cfg = copy.deepcopy(cfg.get('train_cfg'))
         cfg.merge_from_dict(args.cfg_options)
+        # a shorter run keeps its warm-up / decay inside it (or says why not)
+        from vpd.engine import fit_schedule_to_run_length
+        fit_schedule_to_run_length(cfg, old_train_cfg, args.cfg_options)
+    from vpd.apis import resolve_config_paths
+    resolve_config_paths(cfg, ROOT)
+    if args.tensorboard:
+        add_tensorboard(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
