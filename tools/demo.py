@@ -166,9 +166,31 @@ def main(argv: Optional[List[str]] = None, block: bool = True):
     demo = build_demo(model, task)
     print(f'[demo] {task.name} model ready: open http://{args.host}:'
           f'{args.port} (Ctrl-C stops)', flush=True)
-    demo.launch(server_name=args.host, server_port=args.port, quiet=True,
-                prevent_thread_lock=not block)
+    launch_demo(demo, args.host, args.port, block)
     return 0 if block else demo
+
+
+def launch_demo(demo, host: str, port: int, block: bool,
+                attempts: int = 3) -> None:
+    """``demo.launch`` on ``host:port``, tried up to ``attempts`` times.
+
+    Gradio checks after starting that the page answers a request within 3
+    s, and gives up (``ValueError: When localhost is not accessible...``)
+    when a busy machine answers later; the server is then stopped and
+    started again.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            demo.launch(server_name=host, server_port=port, quiet=True,
+                        prevent_thread_lock=not block)
+            return
+        except ValueError as e:
+            if 'localhost is not accessible' not in str(e) or \
+                    attempt == attempts:
+                raise
+            print(f'[demo] the page did not answer in time (busy machine?);'
+                  f' starting again ({attempt + 1}/{attempts})', flush=True)
+            demo.close()
 
 
 if __name__ == '__main__':
