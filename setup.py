@@ -5,13 +5,18 @@ from setuptools import find_packages, setup
 
 
 def parse_requirements(fname: str) -> list:
-    """Read one requirements file, skipping comments and ``-r`` includes."""
+    """Read one requirements file, following its ``-r`` includes (relative
+    to the file, as pip does) and skipping comments and other options."""
     here = osp.dirname(osp.abspath(__file__))
+    path = osp.join(here, fname)
     reqs = []
-    with open(osp.join(here, fname), encoding='utf-8') as f:
+    with open(path, encoding='utf-8') as f:
         for line in f:
             line = line.split('#', 1)[0].strip()
-            if line and not line.startswith('-'):
+            if line.startswith('-r '):
+                include = osp.join(osp.dirname(path), line[3:].strip())
+                reqs += parse_requirements(osp.relpath(include, here))
+            elif line and not line.startswith('-'):
                 reqs.append(line)
     return reqs
 
@@ -40,6 +45,8 @@ setup(
     install_requires=parse_requirements('requirements/runtime.txt'),
     extras_require={
         'tests': parse_requirements('requirements/tests.txt'),
+        'demo': parse_requirements('requirements/demo.txt'),
+        'tensorboard': parse_requirements('requirements/tensorboard.txt'),
         'pose': parse_requirements('requirements/optional.txt'),
     },
     license='Apache-2.0',

@@ -24,7 +24,7 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import numpy as np
 
@@ -98,36 +98,6 @@ def _write_png_atomic(path: str, array: np.ndarray) -> None:
     atomic_write_bytes(buf.tobytes(), path)
 
 
-def default_palette(num_classes: int) -> np.ndarray:
-    """A fixed pseudo-random RGB palette ``[num_classes, 3]``."""
-    rng = np.random.RandomState(42)
-    return rng.randint(0, 256, size=(num_classes, 3), dtype=np.uint8)
-
-
-def overlay(rgb: np.ndarray, labels: np.ndarray,
-            palette: Sequence[Sequence[int]], opacity: float,
-            ignore_index: int = 255) -> np.ndarray:
-    """Blend class colours over an RGB image.
-
-    Args:
-        rgb (np.ndarray): ``[H, W, 3]`` uint8 image.
-        labels (np.ndarray): ``[H, W]`` class ids.
-        palette (Sequence): One RGB colour per class.
-        opacity (float): Weight of the colours, 0..1.
-        ignore_index (int): Label left uncoloured.
-
-    Returns:
-        np.ndarray: ``[H, W, 3]`` uint8.
-    """
-    palette = np.asarray(palette, dtype=np.uint8)
-    valid = (labels >= 0) & (labels < len(palette)) & (labels != ignore_index)
-    colour = np.zeros_like(rgb)
-    colour[valid] = palette[labels[valid]]
-    out = rgb.astype(np.float32)
-    out[valid] = (1 - opacity) * out[valid] + opacity * colour[valid]
-    return out.clip(0, 255).astype(np.uint8)
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the tool.
 
@@ -142,7 +112,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from vpd.apis import inference_model, init_model
     from vpd.models.estimators import DiffusionDepthEstimator
-    from vpd.visualization import colorize_depth, write_image_atomic
+    from vpd.visualization import (colorize_depth, default_palette,
+                                   overlay_segmentation, write_image_atomic)
 
     images = list_images(args.input)
     print(f'[inference] building {args.config} with {args.checkpoint}',
@@ -177,8 +148,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             if rgb.shape[:2] != labels.shape:
                 rgb = cv2.resize(rgb, labels.shape[::-1])
             out = osp.join(args.out_dir, f'{stem}_seg.png')
-            write_image_atomic(out, overlay(rgb, labels, palette,
-                                            args.opacity))
+            write_image_atomic(out, overlay_segmentation(
+                rgb, labels, palette, args.opacity))
             if args.save_raw:
                 _write_png_atomic(
                     osp.join(args.out_dir, f'{stem}_seg_labels.png'),

@@ -5,7 +5,8 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 import vpd  # noqa: E402,F401  (mmcv-lite compatibility before mmseg)
 from mmengine.config import Config  # noqa: E402
@@ -36,6 +37,11 @@ def parse_args(argv=None):
         default=False,
         help='enable automatic-mixed-precision training')
     parser.add_argument(
+        '--tensorboard',
+        action='store_true',
+        help='also log to TensorBoard (work_dir/<timestamp>/vis_data; needs '
+        'pip install -e ".[tensorboard]")')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=CfgOptionsAction,
@@ -53,10 +59,33 @@ def parse_args(argv=None):
     return args
 
 
+def add_tensorboard(cfg: Config) -> Config:
+    """Add mmengine's ``TensorboardVisBackend`` to the config's visualizer."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError as e:
+        raise ImportError('--tensorboard needs the tensorboard package: pip '
+                          'install -e ".[tensorboard]"') from e
+    backends = list(cfg.visualizer.get('vis_backends') or [])
+    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+    cfg.visualizer.vis_backends = backends
+    return cfg
+
+
 def build_cfg(args) -> Config:
     """Load the config and apply the command-line options."""
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
+    if args.cfg_options:
+        # a shorter run keeps its warm-up / decay inside it (or says why not)
+        from vpd.engine import fit_schedule_to_run_length
+        old_train_cfg = Config.fromfile(args.config).get('train_cfg')
+        fit_schedule_to_run_length(cfg, old_train_cfg, args.cfg_options)
+    from vpd.apis import resolve_config_paths
+    resolve_config_paths(cfg, ROOT)
+    if args.tensorboard:
+        add_tensorboard(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

@@ -39,6 +39,7 @@ test_evaluator = val_evaluator
 # The random-init tiny UNet trains at the full learning rate.
 optim_wrapper = dict(
     type='OptimWrapper',
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01),
     paramwise_cfg=dict(custom_keys={'backbone.vae': dict(lr_mult=0.0)}))
 param_scheduler = [
@@ -51,9 +52,11 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    logger=dict(
+        type='ProgressLoggerHook', interval=10, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=150,
+    # a checkpoint every 25 iterations: --resume after Ctrl-C loses little
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=25,
                     max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DepthVisualizationHook', draw=False),

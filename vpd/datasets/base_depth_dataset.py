@@ -57,7 +57,11 @@ class BaseDepthDataset(BaseDataset):
         if data_root and not osp.isdir(data_root):
             raise FileNotFoundError(
                 f'{type(self).__name__}: data_root "{data_root}" does not '
-                'exist or is not a folder.')
+                'exist or is not a folder. Configs name data/... relative to '
+                'the repository root; put the data there, or set it with '
+                '--cfg-options train_dataloader.dataset.data_root=PATH '
+                'val_dataloader.dataset.data_root=PATH '
+                'test_dataloader.dataset.data_root=PATH')
         if not ann_file:
             raise ValueError(
                 f'{type(self).__name__} needs ann_file: the split file that '

@@ -12,13 +12,18 @@ from .checkpoint_io import (AtomicHardDiskBackend, AtomicLocalBackend,
                             install_checkpoint_io, is_installed)
 
 from .hooks import (CheckpointHook, DepthVisualizationHook, EmptyTargetHook,
-                    NonFiniteGuardHook)
-from .schedulers import TwoPhasePolyLR
+                    NonFiniteGuardHook, ProgressLoggerHook,
+                    SegOverlayVisualizationHook)
+from .optimizers import SummaryOptimWrapperConstructor
+from .runners import VPDRunner
+from .schedulers import TwoPhasePolyLR, fit_schedule_to_run_length
 
 install_checkpoint_io()
 
 __all__ = [
     'AtomicLocalBackend', 'AtomicHardDiskBackend', 'install_checkpoint_io',
-    'is_installed', 'DepthVisualizationHook', 'TwoPhasePolyLR',
+    'is_installed', 'DepthVisualizationHook', 'ProgressLoggerHook',
+    'SegOverlayVisualizationHook', 'SummaryOptimWrapperConstructor',
+    'VPDRunner', 'TwoPhasePolyLR', 'fit_schedule_to_run_length',
     'CheckpointHook', 'EmptyTargetHook', 'NonFiniteGuardHook'
 ]

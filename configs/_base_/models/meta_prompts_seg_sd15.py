@@ -61,11 +61,15 @@ model = dict(
         norm_cfg=norm_cfg,
         align_corners=False,
         loss_decode=[
+            # avg_non_ignore=False: mmseg's default, the official (mmseg
+            # 0.x) mean over all pixels; set explicitly (mmseg warns
+            # otherwise)
             dict(
                 type='CrossEntropyLoss',
                 loss_name='loss_ce',
                 use_sigmoid=False,
-                loss_weight=1.0),
+                loss_weight=1.0,
+                avg_non_ignore=False),
             dict(type='LovaszLoss', reduction='none', loss_weight=1.0)
         ]),
     auxiliary_head=dict(
@@ -82,7 +86,8 @@ model = dict(
             type='CrossEntropyLoss',
             loss_name='loss_ce_aux',
             use_sigmoid=False,
-            loss_weight=0.4)),
+            loss_weight=0.4,
+            avg_non_ignore=False)),
     train_cfg=dict(),
     test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))
 # tools/test.py --tta: softmax-averaged predictions over `tta_pipeline`.

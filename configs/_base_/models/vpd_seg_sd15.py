@@ -59,8 +59,13 @@ model = dict(
         num_classes=num_classes,
         norm_cfg=norm_cfg,
         align_corners=False,
+        # avg_non_ignore=False: mmseg's default, the official (mmseg 0.x)
+        # mean over all pixels; set explicitly (mmseg warns otherwise)
         loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+            type='CrossEntropyLoss',
+            use_sigmoid=False,
+            loss_weight=1.0,
+            avg_non_ignore=False)),
     train_cfg=dict(),
     test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))
 # tools/test.py --tta: softmax-averaged predictions over `tta_pipeline`.

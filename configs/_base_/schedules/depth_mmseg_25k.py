@@ -4,8 +4,9 @@
 # then constant; 25k iterations.
 optim_wrapper = dict(
     type='OptimWrapper',
-    # mmseg's constructor applies the 1-D / bias rules inside custom_keys too.
-    constructor='ForceDefaultOptimWrapperConstructor',
+    # mmseg's ForceDefault rules (the 1-D / bias rules inside custom_keys
+    # too), logged as one summary line (vpd/engine/optimizers).
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.1),
     paramwise_cfg=dict(
         force_default_settings=True,
@@ -32,7 +33,9 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    logger=dict(
+        type='ProgressLoggerHook', interval=50,
+        log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
         type='CheckpointHook',

@@ -95,11 +95,16 @@ class DepthMetric(BaseMetric):
         format_only (bool): Only write predictions, compute nothing (needs
             ``output_dir``; ground truth may be absent). Defaults to False.
         collect_device (str): 'cpu' or 'gpu'. Defaults to 'cpu'.
-        prefix (str, optional): Metric name prefix. Defaults to None.
+        prefix (str, optional): Metric name prefix. Defaults to None (no
+            prefix).
     """
 
     METRICS = ('d1', 'd2', 'd3', 'abs_rel', 'sq_rel', 'rmse', 'rmse_log',
                'log10', 'silog')
+    #: Metric names stay unprefixed (``rmse``, not ``depth/rmse``: the
+    #: configs' ``save_best='rmse'`` and the tools read them); an explicit
+    #: empty prefix, so mmengine does not warn that none was set.
+    default_prefix: Optional[str] = ''
 
     def __init__(self,
                  min_depth: float = 1e-3,

@@ -315,10 +315,13 @@ def build_sd_models(unet: ArchSpec = 'sd15',
             return _load_diffusers_folder(path, unet_cfg, vae_cfg, False)
         except OSError as e:
             raise _offline_error(path) from e
+    from vpd.utils.model_zoo import download_hint
+    hint = download_hint(path)
     raise FileNotFoundError(
         f'Stable Diffusion weights "{pretrained}" do not exist. Expected a '
         'diffusers folder (with unet/ and vae/), an original single-file '
-        'checkpoint (.ckpt / .safetensors), or null for random weights.')
+        'checkpoint (.ckpt / .safetensors), or null for random weights.'
+        + (f' To get them, {hint}.' if hint else ''))
 
 
 # ---------------------------------------------------------------------------

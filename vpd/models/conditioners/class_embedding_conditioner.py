@@ -99,9 +99,12 @@ class ClassEmbeddingConditioner(nn.Module):
     def _load(path: str) -> torch.Tensor:
         from vpd.utils.checkpoint import load_checkpoint_file
         if not osp.isfile(path):
+            from vpd.utils.model_zoo import download_hint
+            hint = download_hint(path)
             raise FileNotFoundError(
-                f'class_embeddings file "{path}" does not exist; build it '
-                'with tools/misc/make_class_embeddings.py')
+                f'class_embeddings file "{path}" does not exist; '
+                + (f'{hint}, or ' if hint else '')
+                + 'build it with tools/misc/make_class_embeddings.py')
         obj = load_checkpoint_file(path)
         if isinstance(obj, dict):
             tensors = [v for v in obj.values() if isinstance(v, torch.Tensor)]

@@ -1,0 +1,3 @@
+from .vpd_runner import VPDRunner
+
+__all__ = ['VPDRunner']
