@@ -9,11 +9,14 @@ from .checkpoint_io import (AtomicHardDiskBackend, AtomicLocalBackend,
                             install_checkpoint_io, is_installed)
 
 from .hooks import DepthVisualizationHook
+from .optimizers import AutocastOptimWrapper
+from .runner import AmpTestLoop
 from .schedulers import TwoPhasePolyLR
 
 install_checkpoint_io()
 
 __all__ = [
     'AtomicLocalBackend', 'AtomicHardDiskBackend', 'install_checkpoint_io',
-    'is_installed', 'DepthVisualizationHook', 'TwoPhasePolyLR'
+    'is_installed', 'DepthVisualizationHook', 'TwoPhasePolyLR',
+    'AutocastOptimWrapper', 'AmpTestLoop'
 ]
