@@ -6,6 +6,8 @@
         [--batch-size 1] [--size H W] [--test-size H W] [--iters 3] [--warmup 1]
         [--amp {auto,bf16,fp16}] [--storage-dtype bfloat16] [--channels-last]
         [--compile] [--device cuda] [--json FILE|-]
+    torchrun --nproc_per_node 2 tools/analysis_tools/benchmark.py CONFIG \
+        --phases train --strategy fsdp       # sharded training step
 
 Builds the config's model without Stable Diffusion weights or embedding
 files (random weights of the same shapes: weights do not change timing) and
@@ -82,6 +84,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tiny', action='store_true',
                         help='tiny SD-shaped preset instead of the config\'s '
                         'UNet / VAE (tests)')
+    parser.add_argument('--strategy', choices=['ddp', 'fsdp'], default=None,
+                        help='train phase data-parallel over the processes '
+                        'of a torchrun launch, DDP or FSDP-sharded')
     parser.add_argument('--json', metavar='FILE',
                         help='also write the result as JSON ("-": stdout)')
     parser.add_argument(
@@ -108,11 +113,19 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         warmup=args.warmup, device=device, amp=args.amp,
         storage_dtype=args.storage_dtype, channels_last=args.channels_last,
         compile=args.compile, tiny=args.tiny, flops=not args.no_flops,
-        seed=args.seed, log=lambda m: print(m, file=sys.stderr, flush=True))
+        seed=args.seed, strategy=args.strategy,
+        log=lambda m: print(m, file=sys.stderr, flush=True))
     result['config'] = args.config
-    print(format_table(result))
-    if args.json:
-        dump_json(result, args.json)
+    rank = 0
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        rank = torch.distributed.get_rank()
+    if rank == 0:
+        print(format_table(result))
+        if args.json:
+            dump_json(result, args.json)
+    if args.strategy:
+        from vpd.utils.dist import shutdown_distributed
+        shutdown_distributed()
     return result
 
 

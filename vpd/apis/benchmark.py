@@ -463,6 +463,36 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model
 
 
+def _wrap_distributed(model: nn.Module, strategy: str,
+                      device: str) -> nn.Module:
+    """DDP- or FSDP-wrap ``model`` as ``tools/train.py --strategy`` does,
+    initialising the process group from the ``torchrun`` environment."""
+    import torch.distributed as dist
+    from mmengine.model import (MMDistributedDataParallel,
+                                MMFullyShardedDataParallel)
+
+    from vpd.engine.sharding import diffusion_block_wrap_policy
+    cuda = torch.device(device).type == 'cuda'
+    if not dist.is_initialized():
+        for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+            if key not in os.environ:
+                raise RuntimeError(
+                    f'strategy={strategy} needs {key} in the environment: '
+                    'start the benchmark with torchrun --nproc_per_node N')
+        dist.init_process_group(backend='nccl' if cuda else 'gloo')
+    if strategy == 'ddp':
+        return MMDistributedDataParallel(
+            module=model, device_ids=[torch.cuda.current_device()]
+            if cuda else None, broadcast_buffers=False)
+    if strategy == 'fsdp':
+        return MMFullyShardedDataParallel(
+            module=model, use_orig_params=True,
+            sharding_strategy='FULL_SHARD',
+            auto_wrap_policy=diffusion_block_wrap_policy,
+            device_id=torch.cuda.current_device() if cuda else 'cpu')
+    raise ValueError(f'strategy must be "ddp" or "fsdp", got "{strategy}"')
+
+
 class _quiet_mmengine:
     """Silence mmengine's per-parameter warnings (frozen VAE) while the
     optimizer is built."""
@@ -501,6 +531,7 @@ def run_benchmark(cfg: Config,
                   flops: bool = True,
                   probe: bool = True,
                   seed: int = 0,
+                  strategy: Optional[str] = None,
                   log: Optional[Callable[[str], None]] = None) -> dict:
     """Measure the phases of a config's model (see the module docstring).
 
@@ -533,6 +564,12 @@ def run_benchmark(cfg: Config,
         flops (bool): Count FLOPs (one extra call per phase).
         probe (bool): Run the matmul probe.
         seed (int): Seed of weights and synthetic data.
+        strategy (str, optional): ``'ddp'`` or ``'fsdp'``: the training
+            phase runs data-parallel over the processes of a ``torchrun``
+            launch (gloo on CPUs), each with ``train_batch_size`` images,
+            DDP or FSDP wrapped as ``tools/train.py --strategy`` wraps it
+            (:mod:`vpd.engine.sharding`); ``train`` then also reports
+            ``peak_mem_bytes_per_rank``.
         log (callable, optional): Progress messages.
 
     Returns:
@@ -678,9 +715,14 @@ def run_benchmark(cfg: Config,
             holder = Config(dict(optim_wrapper=wrapper_cfg))
             enable_amp_train(holder, amp)
             wrapper_cfg = holder.optim_wrapper
+        if strategy:
+            model = _wrap_distributed(model, strategy, device)
+            result['strategy'] = strategy
+            result['world_size'] = torch.distributed.get_world_size()
         with _quiet_mmengine():
             optim_wrapper = build_optim_wrapper(model, wrapper_cfg)
-        samples = synthetic_data_samples(model, train_batch_size, size, seed)
+        samples = synthetic_data_samples(_unwrap(model), train_batch_size,
+                                         size, seed)
         data = dict(inputs=[
             torch.from_numpy(_random_image(*size, seed + i)).permute(2, 0, 1)
             for i in range(train_batch_size)
@@ -696,6 +738,11 @@ def run_benchmark(cfg: Config,
         if flops:
             n = count_flops(step)
         finish('train', times, peak, n, train_batch_size)
+        if strategy:
+            peaks = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(peaks, peak.peak)
+            result['phases']['train']['peak_mem_bytes_per_rank'] = peaks
+            result['phases']['train']['peak_mem_bytes'] = max(peaks)
         del model, optim_wrapper
         gc.collect()
     return result
@@ -717,6 +764,14 @@ def format_table(result: dict) -> str:
         f'{result["test_size"][1]}) | autocast {amp} | storage '
         f'{result["storage_dtype"]} | channels_last '
         f'{result["channels_last"]} | compile {result["compile"]}')
+    if result.get('strategy'):
+        per_rank = result['phases'].get('train', {}).get(
+            'peak_mem_bytes_per_rank') or []
+        lines.append(
+            f'train step: {result["strategy"].upper()} over '
+            f'{result["world_size"]} processes, {result["train_batch_size"]}'
+            ' image(s) each; peak memory per process (GB): ' +
+            ', '.join(f'{p / 2**30:.2f}' for p in per_rank))
     if result.get('params') is not None:
         lines.append(f'parameters {result["params"] / 1e6:.1f} M '
                      f'({result["trainable_params"] / 1e6:.1f} M trainable)')
