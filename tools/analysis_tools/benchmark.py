@@ -81,9 +81,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--tiny', action='store_true',
-                        help='tiny SD-shaped preset instead of the config\'s '
-                        'UNet / VAE (tests)')
     parser.add_argument('--strategy', choices=['ddp', 'fsdp'], default=None,
                         help='train phase data-parallel over the processes '
                         'of a torchrun launch, DDP or FSDP-sharded')
@@ -112,7 +109,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         size=args.size, test_size=args.test_size, iters=args.iters,
         warmup=args.warmup, device=device, amp=args.amp,
         storage_dtype=args.storage_dtype, channels_last=args.channels_last,
-        compile=args.compile, tiny=args.tiny, flops=not args.no_flops,
+        compile=args.compile, flops=not args.no_flops,
         seed=args.seed, strategy=args.strategy,
         log=lambda m: print(m, file=sys.stderr, flush=True))
     result['config'] = args.config

@@ -162,19 +162,17 @@ def _walk(node: Any, fn: Callable[[dict], None]) -> None:
             _walk(value, fn)
 
 
-def prepare_benchmark_config(cfg: Config, tiny: bool = False,
+def prepare_benchmark_config(cfg: Config,
                              storage_dtype: Optional[str] = None) -> Config:
     """The config's model without weight files, for a single process.
 
     Stable Diffusion weights and class-embedding files are dropped (random
     weights of the same shapes; see
     :func:`vpd.apis.inference.prepare_config_for_checkpoint`), ``SyncBN``
-    becomes ``BN``; ``tiny`` switches to the tiny SD-shaped preset (for
-    tests); ``storage_dtype`` sets ``backbone.dtype``.
+    becomes ``BN``; ``storage_dtype`` sets ``backbone.dtype``.
 
     Args:
         cfg (Config): Loaded config; changed in place.
-        tiny (bool): Use the tiny preset. Defaults to False.
         storage_dtype (str, optional): ``'bfloat16'`` / ``'float16'``
             storage of the frozen VAE and the UNet. Defaults to None.
 
@@ -182,9 +180,6 @@ def prepare_benchmark_config(cfg: Config, tiny: bool = False,
         Config: ``cfg``.
     """
     from vpd.apis.inference import prepare_config_for_checkpoint
-    if tiny:
-        from vpd.utils.tiny_sd import tinyfy
-        tinyfy(cfg)
     prepare_config_for_checkpoint(cfg)
 
     def rewrite(d: dict) -> None:
@@ -527,7 +522,6 @@ def run_benchmark(cfg: Config,
                   storage_dtype: Optional[str] = None,
                   channels_last: bool = False,
                   compile: bool = False,
-                  tiny: bool = False,
                   flops: bool = True,
                   probe: bool = True,
                   seed: int = 0,
@@ -560,7 +554,6 @@ def run_benchmark(cfg: Config,
         channels_last (bool): Convert the model and inputs to channels-last
             memory format.
         compile (bool): ``torch.compile`` the backbone.
-        tiny (bool): Tiny SD-shaped preset (tests).
         flops (bool): Count FLOPs (one extra call per phase).
         probe (bool): Run the matmul probe.
         seed (int): Seed of weights and synthetic data.
@@ -591,7 +584,7 @@ def run_benchmark(cfg: Config,
     if train_batch_size is None:
         train_batch_size = int(
             (cfg.get('train_dataloader') or {}).get('batch_size', batch_size))
-    prepare_benchmark_config(cfg, tiny=tiny)
+    prepare_benchmark_config(cfg)
     unknown = set(phases) - {'forward', 'train', 'test'}
     if unknown:
         raise ValueError(f'unknown phases {sorted(unknown)}; choose from '

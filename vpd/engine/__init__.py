@@ -12,11 +12,12 @@ from .hooks import DepthVisualizationHook
 from .optimizers import AutocastOptimWrapper
 from .runner import AmpTestLoop
 from .schedulers import TwoPhasePolyLR
+from .strategies import ParamGroupFSDPStrategy
 
 install_checkpoint_io()
 
 __all__ = [
     'AtomicLocalBackend', 'AtomicHardDiskBackend', 'install_checkpoint_io',
     'is_installed', 'DepthVisualizationHook', 'TwoPhasePolyLR',
-    'AutocastOptimWrapper', 'AmpTestLoop'
+    'AutocastOptimWrapper', 'AmpTestLoop', 'ParamGroupFSDPStrategy'
 ]

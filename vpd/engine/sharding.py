@@ -7,8 +7,10 @@ parameters, gradients and AdamW state) or ``DeepSpeedStrategy`` (ZeRO
 stage 2: gradients and optimizer state sharded). The optimizer is built by
 the config's own constructor after wrapping, so the parameter groups (UNet
 lr multiplier, frozen VAE, no decay on norms and 1-D parameters) are the
-same as without sharding: FSDP runs with ``use_orig_params=True`` and
-mmengine's constructor sees the original parameter names.
+same as without sharding: :class:`ParamGroupFSDPStrategy` builds the groups
+on the unsharded model (after sharding every weight looks 1-D to the
+constructor) and FSDP runs with ``use_orig_params=True`` so that they map
+onto the shards by name.
 
 FSDP units (:func:`diffusion_block_wrap_policy`) are the ResNet blocks,
 transformer blocks and down/up-sampling convolutions of the UNet and the
@@ -137,7 +139,8 @@ def configure_strategy(cfg: Config, strategy: str = 'ddp') -> Config:
             auto_wrap_policy='diffusion_block_wrap_policy')
         if not cuda:
             model_wrapper['device_id'] = 'cpu'  # FSDP on the CPU (gloo)
-        cfg.strategy = dict(type='FSDPStrategy', model_wrapper=model_wrapper,
+        cfg.strategy = dict(type='ParamGroupFSDPStrategy',
+                            model_wrapper=model_wrapper,
                             state_dict_cfg='full')
         if kind == 'AmpOptimWrapper':
             wrapper.use_fsdp = True  # FSDP's sharded gradient scaler
