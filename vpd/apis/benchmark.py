@@ -708,12 +708,20 @@ def run_benchmark(cfg: Config,
             holder = Config(dict(optim_wrapper=wrapper_cfg))
             enable_amp_train(holder, amp)
             wrapper_cfg = holder.optim_wrapper
+        # parameter groups decided on the unsharded model, as
+        # tools/train.py --strategy fsdp does (ParamGroupFSDPStrategy)
+        id_to_name = {id(p): n for n, p in model.named_parameters()}
+        with _quiet_mmengine():
+            optim_wrapper = build_optim_wrapper(model, wrapper_cfg)
         if strategy:
             model = _wrap_distributed(model, strategy, device)
             result['strategy'] = strategy
             result['world_size'] = torch.distributed.get_world_size()
-        with _quiet_mmengine():
-            optim_wrapper = build_optim_wrapper(model, wrapper_cfg)
+            if strategy == 'fsdp':
+                from vpd.engine.strategies.param_group_fsdp_strategy import \
+                    rebuild_on_shards
+                optim_wrapper.optimizer = rebuild_on_shards(
+                    optim_wrapper.optimizer, id_to_name, model)
         samples = synthetic_data_samples(_unwrap(model), train_batch_size,
                                          size, seed)
         data = dict(inputs=[

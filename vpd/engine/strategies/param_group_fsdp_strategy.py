@@ -2,10 +2,45 @@
 the unsharded model."""
 from typing import Union
 
+import torch
 import torch.nn as nn
 from mmengine._strategy import FSDPStrategy
 from mmengine.optim import BaseOptimWrapper, build_optim_wrapper
 from mmengine.registry import STRATEGIES
+
+
+def rebuild_on_shards(optimizer: torch.optim.Optimizer, id_to_name: dict,
+                      model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer's parameter groups (and settings) on the FSDP-wrapped
+    ``model``'s parameters of the same names.
+
+    Args:
+        optimizer (Optimizer): Built on the unsharded model, no state yet.
+        id_to_name (dict): ``id(parameter) -> name`` of the unsharded model.
+        model (nn.Module): The FSDP-wrapped model (``use_orig_params``).
+
+    Returns:
+        Optimizer: A new optimizer of the same class.
+
+    Raises:
+        RuntimeError: A parameter name is not found in the wrapped model.
+    """
+    sharded = {
+        n.replace('_fsdp_wrapped_module.', ''): p
+        for n, p in model.named_parameters()
+    }
+    groups = []
+    for group in optimizer.param_groups:
+        new = {k: v for k, v in group.items() if k != 'params'}
+        names = [id_to_name[id(p)] for p in group['params']]
+        missing = [n for n in names if n not in sharded]
+        if missing:
+            raise RuntimeError(
+                f'FSDP: parameters {missing[:3]} of the optimizer are not in '
+                'the sharded model (is use_orig_params=True?)')
+        new['params'] = [sharded[n] for n in names]
+        groups.append(new)
+    return type(optimizer)(groups)
 
 
 @STRATEGIES.register_module()
@@ -56,21 +91,6 @@ class ParamGroupFSDPStrategy(FSDPStrategy):
         if not (isinstance(optim_wrapper, dict) and prebuilt is not None):
             return super().build_optim_wrapper(optim_wrapper, model)
         self._prebuilt_optim = None
-        optimizer = prebuilt.optimizer
-        sharded = {
-            n.replace('_fsdp_wrapped_module.', ''): p
-            for n, p in model.named_parameters()
-        }
-        groups = []
-        for group in optimizer.param_groups:
-            new = {k: v for k, v in group.items() if k != 'params'}
-            names = [self.id_to_name[id(p)] for p in group['params']]
-            missing = [n for n in names if n not in sharded]
-            if missing:
-                raise RuntimeError(
-                    f'FSDP: parameters {missing[:3]} of the optimizer are '
-                    'not in the sharded model (is use_orig_params=True?)')
-            new['params'] = [sharded[n] for n in names]
-            groups.append(new)
-        prebuilt.optimizer = type(optimizer)(groups)
+        prebuilt.optimizer = rebuild_on_shards(prebuilt.optimizer,
+                                               self.id_to_name, model)
         return prebuilt
