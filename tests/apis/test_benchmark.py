@@ -110,3 +110,16 @@ def test_flop_count_includes_cpu_fused_attention():
     n = bm.count_flops(
         lambda: torch.nn.functional.scaled_dot_product_attention(q, q, q))
     assert n == 4 * 2 * 16 * 16 * 8  # QK^T and PV, 2 FLOPs per MAC
+
+
+def test_training_memory_on_meta_device():
+    from mmengine.config import Config
+    one = bm.training_memory(Config.fromfile(DEPTH), (64, 64), 1)
+    two = bm.training_memory(Config.fromfile(DEPTH), (64, 64), 2)
+    ckpt = bm.training_memory(Config.fromfile(DEPTH), (64, 64), 2, True)
+    assert one['adamw'] == 2 * one['grads'] and one['params'] > one['grads']
+    assert two['activations'] == pytest.approx(2 * one['activations'],
+                                               rel=0.05)
+    assert 0 < ckpt['activations'] < 0.6 * two['activations']
+    assert two['total'] == sum(two[k] for k in ('params', 'grads', 'adamw',
+                                                'activations'))

@@ -25,6 +25,7 @@ Example (tiny preset, seconds)::
         configs/quickstart/vpd_tiny_1xb8-150_synthetic-depth-96x128.py --iters 2
 """
 import argparse
+import copy
 import os.path as osp
 import sys
 from typing import Optional, Sequence
@@ -84,12 +85,40 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--strategy', choices=['ddp', 'fsdp'], default=None,
                         help='train phase data-parallel over the processes '
                         'of a torchrun launch, DDP or FSDP-sharded')
+    parser.add_argument('--training-memory', action='store_true',
+                        help='only compute the per-GPU training memory '
+                        '(parameters, gradients, AdamW, activations measured '
+                        'on the meta device) at --size and --train-batch-size,'
+                        ' with and without gradient checkpointing')
     parser.add_argument('--json', metavar='FILE',
                         help='also write the result as JSON ("-": stdout)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value')
     return parser.parse_args(argv)
+
+
+def _training_memory(cfg: Config, args) -> dict:
+    from vpd.apis.benchmark import _default_sizes, training_memory
+    size = tuple(args.size or _default_sizes(cfg)[0])
+    batch = args.train_batch_size or int(
+        (cfg.get('train_dataloader') or {}).get('batch_size', 1))
+    result = dict(config=args.config, size=list(size), batch_size=batch)
+    print(f'{osp.basename(args.config)}: training memory per GPU, {batch} '
+          f'x {size[0]}x{size[1]}, fp32 (GB)')
+    print('| gradient checkpointing | params | grads | AdamW | activations |'
+          ' total |')
+    print('| --- | --- | --- | --- | --- | --- |')
+    for ckpt in (False, True):
+        mem = training_memory(copy.deepcopy(cfg), size, batch, ckpt)
+        result['checkpointing' if ckpt else 'plain'] = mem
+        print(f'| {ckpt} | ' + ' | '.join(
+            f'{mem[k] / 2**30:.2f}' for k in ('params', 'grads', 'adamw',
+                                              'activations', 'total')) +
+              ' |')
+    if args.json:
+        dump_json(result, args.json)
+    return result
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -102,6 +131,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if args.training_memory:
+        return _training_memory(cfg, args)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     result = run_benchmark(
         cfg, phases=args.phases, batch_size=args.batch_size,

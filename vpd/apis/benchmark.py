@@ -55,7 +55,7 @@ __all__ = [
     'register_synthetic_samples', 'synthetic_data_samples',
     'prepare_benchmark_config', 'build_benchmark_model', 'matmul_probe',
     'count_flops', 'PeakMemory', 'run_benchmark', 'format_table',
-    'machine_description'
+    'machine_description', 'training_memory'
 ]
 
 SampleBuilder = Callable[[nn.Module, int, Tuple[int, int], torch.Generator],
@@ -747,6 +747,59 @@ def run_benchmark(cfg: Config,
         del model, optim_wrapper
         gc.collect()
     return result
+
+
+def training_memory(cfg: Config, size: Tuple[int, int],
+                    batch_size: int = 1,
+                    gradient_checkpointing: bool = False) -> dict:
+    """Per-GPU training memory from parameter, gradient, AdamW-state and
+    measured activation sizes, without running the model.
+
+    The model is built on the ``meta`` device (no memory, no compute) and a
+    ``mode='tensor'`` forward of ``batch_size`` images is traced with
+    :func:`torch.autograd.graph.saved_tensors_hooks`: the activations are
+    the distinct storages saved for backward (views counted once through
+    their base, parameters left out). With gradient checkpointing only the
+    block inputs are saved (the recomputation of one block during backward
+    comes on top).
+
+    Args:
+        cfg (Config): Loaded config (changed in place: no weight files).
+        size (tuple[int, int]): Image ``(H, W)``.
+        batch_size (int): Images per GPU.
+        gradient_checkpointing (bool): Set the backbone's option.
+
+    Returns:
+        dict: Bytes of ``params`` (fp32, all), ``grads`` and ``adamw``
+        (trainable), ``activations`` and their ``total``.
+    """
+    from vpd.registry import MODELS
+    prepare_benchmark_config(cfg)
+    _walk(cfg.model, lambda d: d.update(
+        gradient_checkpointing=gradient_checkpointing)
+        if d.get('type') == 'StableDiffusionBackbone' else None)
+    with torch.device('meta'):
+        model = MODELS.build(ConfigDict(copy.deepcopy(cfg.model)))
+    model.train()
+    params = {id(p) for p in model.parameters()}
+    saved: Dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        base = t._base if t._base is not None else t
+        if id(base) not in params:
+            saved.setdefault(id(base), base.numel() * base.element_size())
+        return t
+
+    x = torch.empty(batch_size, 3, *size, device='meta')
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x, None, mode='tensor')
+    n_all = sum(p.numel() * p.element_size() for p in model.parameters())
+    n_train = sum(p.numel() * p.element_size() for p in model.parameters()
+                  if p.requires_grad)
+    out = dict(params=n_all, grads=n_train, adamw=2 * n_train,
+               activations=sum(saved.values()))
+    out['total'] = sum(out.values())
+    return out
 
 
 _PHASE_NAMES = {'forward': 'forward (no grad)', 'train': 'train step',
