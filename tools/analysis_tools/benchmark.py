@@ -2,10 +2,11 @@
 
 ::
 
-    python tools/analysis_tools/benchmark.py CONFIG [--phases forward train test]
-        [--batch-size 1] [--size H W] [--test-size H W] [--iters 3] [--warmup 1]
-        [--amp {auto,bf16,fp16}] [--storage-dtype bfloat16] [--channels-last]
-        [--compile] [--device cuda] [--json FILE|-]
+    python tools/analysis_tools/benchmark.py CONFIG
+        [--phases forward train test] [--batch-size 1] [--size H W]
+        [--test-size H W] [--iters 3] [--warmup 1] [--amp {auto,bf16,fp16}]
+        [--storage-dtype bfloat16] [--channels-last] [--compile] [--device cuda] [--json FILE|-]
+    python tools/analysis_tools/benchmark.py CONFIG --training-memory
     torchrun --nproc_per_node 2 tools/analysis_tools/benchmark.py CONFIG \
         --phases train --strategy fsdp       # sharded training step
 
@@ -21,8 +22,8 @@ test image through the test pipeline). See :mod:`vpd.apis.benchmark`.
 
 Example (tiny preset, seconds)::
 
-    python tools/analysis_tools/benchmark.py \\
-        configs/quickstart/vpd_tiny_1xb8-150_synthetic-depth-96x128.py --iters 2
+    python tools/analysis_tools/benchmark.py --iters 2 \\
+        configs/quickstart/vpd_tiny_1xb8-150_synthetic-depth-96x128.py
 """
 import argparse
 import copy
