@@ -5,7 +5,8 @@
     python tools/analysis_tools/benchmark.py CONFIG
         [--phases forward train test] [--batch-size 1] [--size H W]
         [--test-size H W] [--iters 3] [--warmup 1] [--amp {auto,bf16,fp16}]
-        [--storage-dtype bfloat16] [--channels-last] [--compile] [--device cuda] [--json FILE|-]
+        [--storage-dtype bfloat16] [--channels-last] [--compile]
+        [--device cuda] [--json FILE|-]
     python tools/analysis_tools/benchmark.py CONFIG --training-memory
     torchrun --nproc_per_node 2 tools/analysis_tools/benchmark.py CONFIG \
         --phases train --strategy fsdp       # sharded training step
