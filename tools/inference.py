@@ -55,6 +55,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out-dir', required=True,
                         help='where the pictures are written')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument('--amp', nargs='?', const='auto', default=None,
+                        choices=['auto', 'bf16', 'fp16'],
+                        help='mixed-precision inference (bf16 on CPU / '
+                        'CUDA, fp16 on CUDA); see vpd/engine/precision.py')
     parser.add_argument('--save-raw', action='store_true',
                         help='also write raw predictions (16-bit depth in '
                         'mm / label ids)')
@@ -110,7 +114,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     import cv2
 
-    from vpd.apis import inference_model, init_model
+    from vpd.apis import autocast_inference, inference_model, init_model
     from vpd.models.estimators import DiffusionDepthEstimator
     from vpd.visualization import (colorize_depth, default_palette,
                                    overlay_segmentation, write_image_atomic)
@@ -125,7 +129,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.makedirs(args.out_dir, exist_ok=True)
     for i, path in enumerate(images, start=1):
         t0 = time.time()
-        sample = inference_model(model, path)
+        with autocast_inference(args.amp, args.device):
+            sample = inference_model(model, path)
         stem = osp.splitext(osp.basename(path))[0]
         if is_depth:
             depth = sample.pred_depth_map.data[0].float().cpu().numpy()

@@ -58,6 +58,11 @@ def parse_args(argv=None):
         help='job launcher')
     parser.add_argument(
         '--tta', action='store_true', help='Test time augmentation')
+    parser.add_argument(
+        '--amp', nargs='?', const='auto', default=None,
+        choices=['auto', 'bf16', 'fp16'],
+        help='mixed-precision testing (bf16 on CPU / CUDA, fp16 on CUDA); '
+        'see vpd/engine/precision.py')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
@@ -155,6 +160,9 @@ def build_cfg(args) -> Config:
             cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
+    if args.amp:
+        from vpd.engine.precision import enable_amp_test
+        enable_amp_test(cfg, args.amp)
     if args.out is not None:
         evaluators = cfg.test_evaluator
         if isinstance(evaluators, (dict, ConfigDict)):

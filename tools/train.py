@@ -1,6 +1,5 @@
 """Train a model from a config: ``python tools/train.py CONFIG [options]``."""
 import argparse
-import logging
 import os
 import os.path as osp
 import sys
@@ -10,7 +9,6 @@ sys.path.insert(0, ROOT)
 
 import vpd  # noqa: E402,F401  (mmcv-lite compatibility before mmseg)
 from mmengine.config import Config  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from vpd.engine.checkpoint_io import resume_checkpoint  # noqa: E402
@@ -33,9 +31,19 @@ def parse_args(argv=None):
         'automatically')
     parser.add_argument(
         '--amp',
-        action='store_true',
-        default=False,
-        help='enable automatic-mixed-precision training')
+        nargs='?',
+        const='auto',
+        default=None,
+        choices=['auto', 'bf16', 'fp16'],
+        help='mixed-precision training: bf16 where supported (CUDA Ampere+ '
+        'and CPUs), else fp16 with loss scaling; or name the dtype')
+    parser.add_argument(
+        '--strategy',
+        choices=['ddp', 'fsdp', 'deepspeed'],
+        default='ddp',
+        help='multi-process training: DDP (default), FSDP (parameters, '
+        'gradients and optimizer state sharded; gloo on CPUs) or DeepSpeed '
+        'ZeRO-2 (CUDA), through mmengine\'s FlexibleRunner')
     parser.add_argument(
         '--tensorboard',
         action='store_true',
@@ -92,17 +100,11 @@ def build_cfg(args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_wrapper == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.',
-                      logger='current', level=logging.WARNING)
-        else:
-            if optim_wrapper != 'OptimWrapper':
-                raise ValueError('--amp is only supported when the optimizer '
-                                 f'wrapper type is OptimWrapper, got '
-                                 f'"{optim_wrapper}"')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+        from vpd.engine.precision import enable_amp_train
+        enable_amp_train(cfg, args.amp)
+    if args.strategy != 'ddp':
+        from vpd.engine.sharding import configure_strategy
+        configure_strategy(cfg, args.strategy)
     cfg.resume = args.resume
     if args.resume and cfg.get('load_from') is None:
         # last_checkpoint read robustly (empty, dangling, non-UTF-8 paths)

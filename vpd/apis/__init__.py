@@ -1,5 +1,7 @@
 """High-level entry points: build a model from a config and a checkpoint,
 and run it on your own images."""
+from vpd.engine.precision import autocast_inference
+
 from .config_paths import resolve_config_paths
 from .inference import (build_inference_pipeline, dataset_meta_from_config,
                         inference_depth, inference_model, init_model,
@@ -8,5 +10,5 @@ from .inference import (build_inference_pipeline, dataset_meta_from_config,
 __all__ = [
     'init_model', 'inference_model', 'inference_depth', 'load_model_weights',
     'prepare_config_for_checkpoint', 'dataset_meta_from_config',
-    'build_inference_pipeline', 'resolve_config_paths'
+    'build_inference_pipeline', 'resolve_config_paths', 'autocast_inference'
 ]

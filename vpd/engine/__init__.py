@@ -14,9 +14,10 @@ from .checkpoint_io import (AtomicHardDiskBackend, AtomicLocalBackend,
 from .hooks import (CheckpointHook, DepthVisualizationHook, EmptyTargetHook,
                     NonFiniteGuardHook, ProgressLoggerHook,
                     SegOverlayVisualizationHook)
-from .optimizers import SummaryOptimWrapperConstructor
-from .runners import VPDRunner
+from .optimizers import AutocastOptimWrapper, SummaryOptimWrapperConstructor
+from .runners import AmpTestLoop, VPDRunner
 from .schedulers import TwoPhasePolyLR, fit_schedule_to_run_length
+from .strategies import ParamGroupFSDPStrategy
 
 install_checkpoint_io()
 
@@ -25,5 +26,6 @@ __all__ = [
     'is_installed', 'DepthVisualizationHook', 'ProgressLoggerHook',
     'SegOverlayVisualizationHook', 'SummaryOptimWrapperConstructor',
     'VPDRunner', 'TwoPhasePolyLR', 'fit_schedule_to_run_length',
-    'CheckpointHook', 'EmptyTargetHook', 'NonFiniteGuardHook'
+    'CheckpointHook', 'EmptyTargetHook', 'NonFiniteGuardHook',
+    'AutocastOptimWrapper', 'AmpTestLoop', 'ParamGroupFSDPStrategy'
 ]

@@ -275,7 +275,8 @@ class DiffusionDepthEstimator(BaseModel):
                                             ori_shape=inputs.shape[-2:]))
                 for _ in range(inputs.shape[0])
             ]
-        depth = self.inference(inputs, data_samples)
+        # float32 out, also under autocast (the metric and the PNGs expect it)
+        depth = self.inference(inputs, data_samples).float()
         return self.postprocess_result(depth, data_samples)
 
     @staticmethod

@@ -318,6 +318,12 @@ class DiffusionSegmentor(EncoderDecoder):
             losses.update(self._auxiliary_head_forward_train(x, data_samples))
         return losses
 
+    def postprocess_result(self, seg_logits: Tensor,
+                           data_samples: OptSampleList = None) -> SampleList:
+        """mmseg's post-processing on float32 logits (the logits of a
+        model run under bf16 / fp16 autocast are cast first)."""
+        return super().postprocess_result(seg_logits.float(), data_samples)
+
     def _forward(self,
                  inputs: Tensor,
                  data_samples: OptSampleList = None) -> Tensor:
