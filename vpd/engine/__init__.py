@@ -8,12 +8,13 @@ saving atomic; see :mod:`vpd.engine.checkpoint_io`.
 from .checkpoint_io import (AtomicHardDiskBackend, AtomicLocalBackend,
                             install_checkpoint_io, is_installed)
 
-from .hooks import DepthVisualizationHook
+from .hooks import DepthVisualizationHook, PoseVisualizationHook
 from .schedulers import TwoPhasePolyLR
 
 install_checkpoint_io()
 
 __all__ = [
     'AtomicLocalBackend', 'AtomicHardDiskBackend', 'install_checkpoint_io',
-    'is_installed', 'DepthVisualizationHook', 'TwoPhasePolyLR'
+    'is_installed', 'DepthVisualizationHook', 'PoseVisualizationHook',
+    'TwoPhasePolyLR'
 ]
