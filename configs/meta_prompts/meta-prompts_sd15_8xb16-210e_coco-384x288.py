@@ -1,0 +1,36 @@
+# Meta Prompts top-down human pose, COCO 2017 keypoints, 384x288 crops
+# (heatmaps 96x72): the 256x192 recipe
+# (meta-prompts_sd15_8xb16-210e_coco-256x192.py) with the larger crop of
+# mmpose's *_coco-384x288 configs and sigma 3 (ViTPose / HRNet 384x288:
+# UDP sigma 3 with the 17-pixel DARK blur). 288 is not a multiple of 64:
+# the crop is zero-padded symmetrically to 384x320 before the VAE and the
+# padding is cut off the stride-8 maps. 8 GPUs x 16 with gradient
+# checkpointing (README, "Pose").
+_base_ = ['./meta-prompts_sd15_8xb16-210e_coco-256x192.py']
+codec = dict(
+    type='UDPHeatmap',
+    input_size=(288, 384),
+    heatmap_size=(72, 96),
+    sigma=3,
+    blur_kernel_size=17)
+model = dict(codec=codec)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TopdownGetBBoxCenterScale', padding=1.25),
+    dict(type='TopdownRandomFlip', prob=0.5),
+    dict(type='TopdownRandomHalfBody'),
+    dict(type='TopdownRandomBBoxTransform'),
+    dict(type='TopdownAffine', input_size=codec['input_size'], use_udp=True),
+    dict(type='GenerateHeatmapTarget', encoder=codec),
+    dict(type='PackPoseInputs')
+]
+val_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TopdownGetBBoxCenterScale', padding=1.25),
+    dict(type='TopdownAffine', input_size=codec['input_size'], use_udp=True),
+    dict(type='PackPoseInputs')
+]
+test_pipeline = val_pipeline
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+test_dataloader = val_dataloader
