@@ -1,4 +1,6 @@
-# CPU quickstart / learning check of Meta Prompts top-down pose: the tiny
+# CPU quickstart of Meta Prompts top-down pose (end to end; on this budget
+# it does not beat the mean-pose baseline yet, see
+# configs/meta_prompts/README.md, CPU checks): the tiny
 # SD-shaped preset on the synthetic stick-figure set (COCO layout), crops of
 # 64x48 (h x w) with 16x12 UDP heatmaps, batch 8, 400 iterations, 3
 # refinement loops (1 loop: --cfg-options model.backbone.num_loops=1

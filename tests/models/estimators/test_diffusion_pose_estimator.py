@@ -33,6 +33,12 @@ def build(input_size=(48, 64), **overrides):
     return MODELS.build(cfg.model)
 
 
+@pytest.fixture(scope='module')
+def model():
+    """The default tiny model (tests put it in eval mode as they need)."""
+    return build()
+
+
 def samples(n, input_size=(48, 64)):
     """Packed samples with targets for random keypoints."""
     w, h = input_size
@@ -55,17 +61,19 @@ def samples(n, input_size=(48, 64)):
     return out
 
 
-def test_loss_and_predict():
-    model = build()
+def test_loss_and_predict(model):
+    model.train()
     data = model.data_preprocessor(
         dict(inputs=[s['inputs'] for s in samples(2)],
              data_samples=[s['data_samples'] for s in samples(2)]), True)
     losses = model(**data, mode='loss')
     assert set(losses) == {'loss_kpt'} and losses['loss_kpt'] > 0
     losses['loss_kpt'].backward()
+
     assert model.head.final_layer.weight.grad is not None
     assert model.conditioner.t1.grad is not None
     assert all(p.grad is None for p in model.backbone.vae.parameters())
+    model.zero_grad()
     model.eval()
     hm = model(data['inputs'], mode='tensor')
     assert tuple(hm.shape) == (2, 17, 16, 12)
@@ -77,26 +85,26 @@ def test_loss_and_predict():
     assert pred.bbox_scores[0] == pytest.approx(0.8)
 
 
-def test_flip_test_is_one_batch_and_matches_two_passes():
-    model = build().eval()
+def test_flip_test_is_one_batch_and_matches_two_passes(model):
+    model.eval()
     calls = []
-    for block in model.backbone.unet.down_blocks[:1]:
-        block.register_forward_hook(lambda m, a, o: calls.append(
-            a[0].shape[0] if a else o[0].shape[0]))
+    handle = model.backbone.unet.down_blocks[0].register_forward_hook(
+        lambda m, a, o: calls.append(o[0].shape[0]))
     x = torch.randn(3, 3, 64, 48)
     with torch.no_grad():
         both = model.inference(x)
         n = len(calls)
         plain = model.extract_heatmaps(x)
         mirror = model.extract_heatmaps(x.flip(-1))
+    handle.remove()
     # one UNet pass per refinement loop, each with 2 x 3 crops
     assert calls[:n] == [6] * model.backbone.num_loops
     ref = (plain + model.codec.flip_back(mirror, FLIP)) / 2
     torch.testing.assert_close(both, ref, atol=1e-5, rtol=1e-4)
 
 
-def test_flip_symmetric_input_gives_mirrored_keypoints():
-    model = build().eval()
+def test_flip_symmetric_input_gives_mirrored_keypoints(model):
+    model.eval()
     half = torch.randn(2, 3, 64, 24)
     x = torch.cat([half, half.flip(-1)], -1)  # mirror-symmetric crops
     with torch.no_grad():
@@ -109,8 +117,8 @@ def test_flip_symmetric_input_gives_mirrored_keypoints():
         np.testing.assert_allclose(left[:, 1], right[:, 1], atol=1e-3)
 
 
-def test_keypoints_mapped_back_to_the_image():
-    model = build().eval()
+def test_keypoints_mapped_back_to_the_image(model):
+    model.eval()
     x = torch.randn(1, 3, 64, 48)
     warp = np.array([[0.5, 0, 10], [0, 0.25, 20]], np.float32)
     with torch.no_grad():
