@@ -34,7 +34,8 @@ setup(
     name='vpd',
     version=read_version(),
     description='Diffusion models as perception backbones: VPD and Meta '
-    'Prompts for monocular depth and semantic segmentation.',
+    'Prompts for monocular depth, semantic segmentation and (Meta Prompts) '
+    'top-down human pose.',
     long_description=open('README.md', encoding='utf-8').read()
     if osp.exists('README.md') else '',
     long_description_content_type='text/markdown',
@@ -47,7 +48,6 @@ setup(
         'tests': parse_requirements('requirements/tests.txt'),
         'demo': parse_requirements('requirements/demo.txt'),
         'tensorboard': parse_requirements('requirements/tensorboard.txt'),
-        'pose': parse_requirements('requirements/optional.txt'),
     },
     license='Apache-2.0',
     zip_safe=False,

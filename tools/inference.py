@@ -14,6 +14,10 @@ Depth models write ``<name>_depth.png`` (colourised, near = bright) and,
 with ``--save-raw``, ``<name>_depth_mm.png`` (16-bit PNG, millimetres).
 Segmentors write ``<name>_seg.png`` (the image overlaid with the class
 colours) and, with ``--save-raw``, ``<name>_seg_labels.png`` (class ids).
+Pose models write ``<name>_pose.png`` (skeletons drawn) and one
+``keypoints.json`` with the keypoints of all images in the COCO result
+format; ``--bboxes FILE`` gives the person boxes (formats in
+:mod:`vpd.apis.pose_inference`), else the whole image is one box.
 The config's test pipeline is used without annotation loading and without
 the KITTI benchmark crop (your images are used whole).
 """
@@ -66,6 +70,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='segmentation overlay opacity (default 0.5)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings')
+    parser.add_argument('--bboxes',
+                        help='pose models: JSON file of person boxes '
+                        '(default: the whole image is one box)')
     return parser.parse_args(argv)
 
 
@@ -127,6 +134,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     is_depth = isinstance(model, DiffusionDepthEstimator)
     meta = getattr(model, 'dataset_meta', None) or {}
     os.makedirs(args.out_dir, exist_ok=True)
+    from vpd.models.estimators import DiffusionPoseEstimator
+    if isinstance(model, DiffusionPoseEstimator):
+        return run_pose(args, model, images)
+    if args.bboxes:
+        raise ValueError('--bboxes is for pose models only')
     for i, path in enumerate(images, start=1):
         t0 = time.time()
         with autocast_inference(args.amp, args.device):
@@ -163,6 +175,43 @@ def main(argv: Optional[List[str]] = None) -> int:
             info = f'{len(np.unique(labels))} classes present'
         print(f'[inference] {i}/{len(images)} {path} -> {out} ({info}, '
               f'{time.time() - t0:.1f} s)', flush=True)
+    return 0
+
+
+def run_pose(args: argparse.Namespace, model, images: List[str]) -> int:
+    """Pose models: draw skeletons, write ``keypoints.json`` (COCO)."""
+    import json
+
+    import mmcv
+
+    from vpd.apis import inference_model, load_bboxes_file
+    from vpd.utils.checkpoint import atomic_write_bytes
+    from vpd.visualization import draw_pose_skeletons, write_image_atomic
+    boxes = load_bboxes_file(args.bboxes, images) if args.bboxes else {}
+    skeleton = (getattr(model, 'dataset_meta', None) or {}).get(
+        'skeleton_links')
+    results = []
+    for i, path in enumerate(images, start=1):
+        t0 = time.time()
+        dets = boxes.get(path, np.zeros((0, 5), np.float32)) \
+            if args.bboxes else None
+        poses = inference_model(model, path, bboxes=dets)
+        results += poses
+        kpts = np.array([p['keypoints'] for p in poses],
+                        np.float32).reshape(len(poses), -1, 3) if poses \
+            else np.zeros((0, 1, 3), np.float32)
+        xywh = np.array([p['bbox'] for p in poses]).reshape(-1, 4)
+        out = osp.join(args.out_dir,
+                       f'{osp.splitext(osp.basename(path))[0]}_pose.png')
+        write_image_atomic(out, draw_pose_skeletons(
+            mmcv.imread(path, channel_order='rgb'), kpts[..., :2],
+            kpts[..., 2], skeleton, bboxes=np.hstack(
+                [xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])))
+        print(f'[inference] {i}/{len(images)} {path} -> {out} '
+              f'({len(poses)} poses, {time.time() - t0:.1f} s)', flush=True)
+    json_path = osp.join(args.out_dir, 'keypoints.json')
+    atomic_write_bytes(json.dumps(results).encode('utf-8'), json_path)
+    print(f'[inference] keypoints of {len(results)} persons -> {json_path}')
     return 0
 
 

@@ -123,3 +123,39 @@ def test_seg_recipes():
     assert city.model.test_cfg.crop_size == (1024, 1024)
     assert city.model.test_cfg.stride == (512, 512)
     assert city.model.data_preprocessor.size == (1024, 1024)
+
+
+def test_pose_recipes():
+    """The COCO pose recipes (ViTPose-B schedule, MP multipliers) and the
+    codec shared by the model and the training pipeline."""
+    names = ('meta-prompts_sd15_8xb32-210e_coco-256x192.py',
+             'meta-prompts_sd15_8xb32-210e_coco-384x288.py')
+    sizes = (((192, 256), (48, 64)), ((288, 384), (72, 96)))
+    for name, (crop, heatmap) in zip(names, sizes):
+        cfg = _cfg(name)
+        m = cfg.model
+        assert m.type == 'DiffusionPoseEstimator'
+        assert m.codec.type == 'UDPHeatmap'
+        assert (m.codec.input_size, m.codec.heatmap_size) == (crop, heatmap)
+        steps = {s.type: s for s in cfg.train_dataloader.dataset.pipeline}
+        assert steps['GenerateHeatmapTarget'].encoder == m.codec
+        assert steps['TopdownAffine'].input_size == crop
+        assert steps['TopdownAffine'].use_udp
+        assert m.head.out_channels == 17
+        assert m.head.in_channels == m.conditioner.num_prompts
+        assert m.test_cfg.flip_test
+        assert m.backbone.get('gradient_checkpointing', False) == (
+            crop == (288, 384))
+        opt = cfg.optim_wrapper
+        assert opt.optimizer.lr == 5e-4 and opt.optimizer.weight_decay == 0.1
+        assert opt.paramwise_cfg.custom_keys['backbone.unet'].lr_mult == 0.1
+        assert opt.paramwise_cfg.custom_keys['backbone.vae'].lr_mult == 0.0
+        assert opt.paramwise_cfg.norm_decay_mult == 0.0
+        assert cfg.param_scheduler[1].milestones == [170, 200]
+        assert cfg.train_cfg.max_epochs == 210
+        assert cfg.auto_scale_lr.enable
+        assert cfg.auto_scale_lr.base_batch_size == 512
+        assert cfg.train_dataloader.batch_size == 32
+        assert cfg.val_dataloader.dataset.bbox_file.endswith(
+            'COCO_val2017_detections_AP_H_56_person.json')
+        assert cfg.val_evaluator.type == 'CocoKeypointMetric'

@@ -290,19 +290,37 @@ def build_inference_pipeline(cfg: Config, from_array: bool = False):
 
 
 def inference_model(model: nn.Module,
-                    imgs: Union[ImageInput, Sequence[ImageInput]]):
-    """Predict depth or segmentation for images with the config's pipeline.
+                    imgs: Union[ImageInput, Sequence[ImageInput]],
+                    bboxes: Optional[Any] = None):
+    """Predict depth, segmentation or poses for images.
 
     Args:
         model (nn.Module): From :func:`init_model` (needs ``model.cfg``).
         imgs (str | np.ndarray | list): An image path or a BGR ``uint8``
             array ``[H, W, 3]``, or a list of them.
+        bboxes (np.ndarray | list, optional): Pose models only: person
+            boxes ``[N, 4]`` / ``[N, 5]`` (x1, y1, x2, y2(, score)) of the
+            image, or one such array per image of a list. None: the whole
+            image is one box.
 
     Returns:
-        SegDataSample | list[SegDataSample]: ``pred_depth_map`` (metres) for
-        depth models, ``pred_sem_seg`` and ``seg_logits`` for segmentors; a
-        list when a list was given.
+        SegDataSample | list[SegDataSample] | list[dict]: ``pred_depth_map``
+        (metres) for depth models, ``pred_sem_seg`` and ``seg_logits`` for
+        segmentors, COCO keypoint results (one dict per box,
+        :func:`vpd.apis.pose_inference.inference_pose`) for pose models; a
+        list (per image) when a list was given.
     """
+    # --- pose models: top-down, one crop per person box (pose_inference) ---
+    from vpd.models.estimators import DiffusionPoseEstimator
+    if isinstance(model, DiffusionPoseEstimator):
+        from .pose_inference import inference_pose
+        if not isinstance(imgs, (list, tuple)):
+            return inference_pose(model, imgs, bboxes)
+        per_image = bboxes if bboxes is not None else [None] * len(imgs)
+        return [inference_pose(model, i, b) for i, b in zip(imgs, per_image)]
+    if bboxes is not None:
+        raise ValueError('bboxes is for pose models only')
+    # --- depth / segmentation ---
     from mmengine.dataset import pseudo_collate
     from vpd.utils import register_all_modules
     cfg = getattr(model, 'cfg', None)

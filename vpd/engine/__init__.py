@@ -12,8 +12,8 @@ from .checkpoint_io import (AtomicHardDiskBackend, AtomicLocalBackend,
                             install_checkpoint_io, is_installed)
 
 from .hooks import (CheckpointHook, DepthVisualizationHook, EmptyTargetHook,
-                    NonFiniteGuardHook, ProgressLoggerHook,
-                    SegOverlayVisualizationHook)
+                    NonFiniteGuardHook, PoseVisualizationHook,
+                    ProgressLoggerHook, SegOverlayVisualizationHook)
 from .optimizers import AutocastOptimWrapper, SummaryOptimWrapperConstructor
 from .runners import AmpTestLoop, VPDRunner
 from .schedulers import TwoPhasePolyLR, fit_schedule_to_run_length
@@ -27,5 +27,6 @@ __all__ = [
     'SegOverlayVisualizationHook', 'SummaryOptimWrapperConstructor',
     'VPDRunner', 'TwoPhasePolyLR', 'fit_schedule_to_run_length',
     'CheckpointHook', 'EmptyTargetHook', 'NonFiniteGuardHook',
-    'AutocastOptimWrapper', 'AmpTestLoop', 'ParamGroupFSDPStrategy'
+    'AutocastOptimWrapper', 'AmpTestLoop', 'ParamGroupFSDPStrategy',
+    'PoseVisualizationHook'
 ]
