@@ -22,14 +22,13 @@ _base_ = [
 num_prompts = 50
 model = dict(
     backbone=dict(
-        unet='tiny',
-        vae='tiny',
+        unet=dict(preset='tiny'),
+        vae=dict(preset='tiny'),
         pretrained='checkpoints/tiny_sd_pooling_vae.ckpt'),
-    # tiny widths: cross-attention 32, time embedding 4 * 32
-    conditioner=dict(
-        num_prompts=num_prompts, embed_dim=32, time_embed_dim=128),
-    neck=dict(in_channels=[32, 64, 64, 64], embed_dim=32, num_groups=8),
-    head=dict(in_channels=num_prompts, deconv_out_channels=(64, )),
+    # widths follow from the tiny backbone; GroupNorm groups fit them
+    conditioner=dict(num_prompts=num_prompts),
+    neck=dict(num_groups=8),
+    head=dict(deconv_out_channels=(64, )),
     codec={{_base_.codec}})
 # Schedule: the random tiny UNet trains at the full learning rate (AdamW
 # 1e-3, VAE frozen, no decay on norms); 20 warm-up iterations, then linear
@@ -37,7 +36,8 @@ model = dict(
 max_iters = 400
 optim_wrapper = dict(
     type='OptimWrapper',
-    constructor='ForceDefaultOptimWrapperConstructor',
+    # mmseg's ForceDefault rules, logged as one summary line
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-3),
     paramwise_cfg=dict(
         force_default_settings=True,
@@ -55,9 +55,14 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    logger=dict(
+        type='ProgressLoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='PoseVisualizationHook'))
+    visualization=dict(type='PoseVisualizationHook'),
+    # a NaN/Inf loss or gradient stops the run (action='skip' skips
+    # the step); a whole epoch without a visible keypoint stops it too
+    non_finite=dict(type='NonFiniteGuardHook', action='stop'),
+    empty_target=dict(type='EmptyTargetHook'))
 env_cfg = dict(cudnn_benchmark=False)

@@ -60,6 +60,8 @@ def test_config_builds_with_tiny_preset(path):
     if type(core).__name__ == 'DiffusionSegmentor':
         assert core.decode_head.in_channels == [n] * 4
         assert core.auxiliary_head.in_channels == n
+    elif type(core).__name__ == 'DiffusionPoseEstimator':
+        assert core.head.in_channels == n
     else:
         assert core.decode_head.deconv_layers[0].in_channels == n
 
@@ -142,7 +144,7 @@ def test_pose_recipes():
         assert steps['TopdownAffine'].input_size == crop
         assert steps['TopdownAffine'].use_udp
         assert m.head.out_channels == 17
-        assert m.head.in_channels == m.conditioner.num_prompts
+        assert 'in_channels' not in m.head  # derived: one map per prompt
         assert m.test_cfg.flip_test
         assert m.backbone.get('gradient_checkpointing', False) == (
             crop == (288, 384))

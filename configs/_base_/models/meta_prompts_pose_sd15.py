@@ -12,6 +12,8 @@
 # UDP heatmaps, sigma 2 (MSRA: codec type='MSRAHeatmap' and
 # TopdownAffine(use_udp=False) in the pipelines). Flip test: each crop and
 # its mirror in one batch through the UNet.
+# Widths that follow from the backbone (conditioner embed/time widths, neck
+# in_channels, head in_channels) are derived when the model is built.
 # `num_prompts`: N; `num_loops` goes to both the backbone and the
 # conditioner. Upscaling the crop before the VAE (SD saw 64x64 latents):
 # --cfg-options model.vae_input_size="(384,512)" model.head.deconv_out_channels="()" model.head.deconv_kernel_sizes="()"
@@ -29,8 +31,8 @@ model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='StableDiffusionBackbone',
-        unet='sd15',
-        vae='sd15',
+        unet=dict(preset='sd15'),
+        vae=dict(preset='sd15'),
         pretrained=sd_pretrained,
         use_time_embed=False,
         num_loops=num_loops,
@@ -40,20 +42,15 @@ model = dict(
     conditioner=dict(
         type='MetaPromptConditioner',
         num_prompts=num_prompts,
-        embed_dim=768,
         num_loops=num_loops,
         share_prompts=False,
-        use_adapter=True,
-        time_embed_dim=1280),
+        use_adapter=True),
     neck=dict(
         type='MetaPromptDepthNeck',
-        in_channels=[320, 640, 1280, 1280],
-        embed_dim=768,
         num_filters=32,
         num_groups=16),
     head=dict(
         type='TopdownHeatmapHead',
-        in_channels=num_prompts,
         out_channels=num_keypoints,
         deconv_out_channels=(256, ),
         deconv_kernel_sizes=(4, )),

@@ -9,7 +9,8 @@
 # (enabled) scales it linearly to the batch actually used.
 optim_wrapper = dict(
     type='OptimWrapper',
-    constructor='ForceDefaultOptimWrapperConstructor',
+    # mmseg's ForceDefault rules, logged as one summary line
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.1),
     paramwise_cfg=dict(
@@ -38,7 +39,7 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
+    logger=dict(type='ProgressLoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
         type='CheckpointHook',
@@ -47,4 +48,8 @@ default_hooks = dict(
         rule='greater',
         max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='PoseVisualizationHook'))
+    visualization=dict(type='PoseVisualizationHook'),
+    # a NaN/Inf loss or gradient stops the run (action='skip' skips
+    # the step); a whole epoch without a visible keypoint stops it too
+    non_finite=dict(type='NonFiniteGuardHook', action='stop'),
+    empty_target=dict(type='EmptyTargetHook'))

@@ -6,9 +6,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement, InstanceData, PixelData
 
+from vpd.models.backbones.derived_widths import (derive_conditioner_cfg,
+                                                 derive_head_cfg,
+                                                 derive_neck_cfg,
+                                                 neck_output_channels)
 from vpd.registry import MODELS, TASK_UTILS
 
 SampleList = Optional[List[BaseDataElement]]
@@ -94,9 +99,14 @@ class DiffusionPoseEstimator(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
+        # widths that follow from the backbone are derived (or checked)
+        conditioner = derive_conditioner_cfg(conditioner, self.backbone)
         self.conditioner = MODELS.build(conditioner)
-        self.neck = MODELS.build(neck)
-        self.head = MODELS.build(head)
+        self.neck = MODELS.build(
+            derive_neck_cfg(neck, self.backbone, conditioner))
+        self.head = MODELS.build(derive_head_cfg(
+            head, neck_output_channels(self.neck, conditioner), 'model.head',
+            'the output of model.neck'))
         self.loss_module = MODELS.build(loss)
         self.codec = TASK_UTILS.build(codec)
         self.test_cfg = dict(test_cfg or {})
@@ -195,6 +205,14 @@ class DiffusionPoseEstimator(BaseModel):
                 f'predicted {tuple(pred.shape)}: the pipeline\'s '
                 'GenerateHeatmapTarget codec must be the model\'s codec')
         target = target.to(pred.device)
+        # keypoints with a positive target weight, for EmptyTargetHook
+        MessageHub.get_current_instance().update_info(
+            'train_valid_targets',
+            dict(count=int((weights > 0).sum()),
+                 valid_range='keypoints with a positive target weight '
+                 '(labelled and inside the crop)',
+                 files=[s.metainfo.get('img_path', '?')
+                        for s in data_samples[:2]]))
         return {
             self.loss_module.loss_name:
             self.loss_module(pred, target, weights)
