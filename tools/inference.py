@@ -14,6 +14,10 @@ Depth models write ``<name>_depth.png`` (colourised, near = bright) and,
 with ``--save-raw``, ``<name>_depth_mm.png`` (16-bit PNG, millimetres).
 Segmentors write ``<name>_seg.png`` (the image overlaid with the class
 colours) and, with ``--save-raw``, ``<name>_seg_labels.png`` (class ids).
+Referring-segmentation models need ``--text "the dog on the left"`` (repeat
+it for several sentences) and write, for the i-th sentence,
+``<name>_refer<i>.png`` (the object tinted and outlined) and
+``<name>_refer<i>_mask.png`` (binary mask, 0 / 255).
 The config's test pipeline is used without annotation loading and without
 the KITTI benchmark crop (your images are used whole).
 """
@@ -62,6 +66,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='segmentation overlay opacity (default 0.5)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings')
+    parser.add_argument('--text', action='append',
+                        help='referring segmentation: the sentence '
+                        'describing the object (repeat for several)')
     return parser.parse_args(argv)
 
 
@@ -152,6 +159,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     is_depth = isinstance(model, DiffusionDepthEstimator)
     meta = getattr(model, 'dataset_meta', None) or {}
     os.makedirs(args.out_dir, exist_ok=True)
+    # --- referring segmentation: task dispatch -------------------------
+    from vpd.apis.referring_inference import is_referring_model
+    if is_referring_model(model) or args.text:
+        return run_referring(model, images, args)
+    # --------------------------------------------------------------------
     for i, path in enumerate(images, start=1):
         t0 = time.time()
         sample = inference_model(model, path)
@@ -187,6 +199,50 @@ def main(argv: Optional[List[str]] = None) -> int:
             info = f'{len(np.unique(labels))} classes present'
         print(f'[inference] {i}/{len(images)} {path} -> {out} ({info}, '
               f'{time.time() - t0:.1f} s)', flush=True)
+    return 0
+
+
+def run_referring(model, images: List[str], args) -> int:
+    """Write an overlay and a binary mask per image and sentence.
+
+    Args:
+        model: A referring model from :func:`vpd.apis.init_model`.
+        images (list[str]): Image paths.
+        args (argparse.Namespace): Parsed arguments (``text``, ``out_dir``,
+            ``opacity``).
+
+    Returns:
+        int: Exit status.
+    """
+    import cv2
+
+    from vpd.apis import inference_model
+    from vpd.apis.referring_inference import is_referring_model
+    from vpd.visualization import draw_referring_mask, write_image_atomic
+    if not is_referring_model(model):
+        raise ValueError(f'--text is for referring-segmentation configs; '
+                         f'{args.config} builds a {type(model).__name__}')
+    if not args.text:
+        raise ValueError(f'{args.config} is a referring-segmentation model: '
+                         'give the sentence with --text "..."')
+    for i, path in enumerate(images, start=1):
+        t0 = time.time()
+        samples = inference_model(model, path, text=list(args.text))
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise IOError(f'Could not read image "{path}"')
+        stem = osp.splitext(osp.basename(path))[0]
+        for k, (text, sample) in enumerate(zip(args.text, samples)):
+            mask = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
+            out = osp.join(args.out_dir, f'{stem}_refer{k}.png')
+            write_image_atomic(out, draw_referring_mask(
+                bgr[..., ::-1], mask, opacity=args.opacity))
+            _write_png_atomic(
+                osp.join(args.out_dir, f'{stem}_refer{k}_mask.png'),
+                mask * 255)
+            print(f'[inference] {i}/{len(images)} {path} "{text}" -> {out} '
+                  f'({int(mask.sum())} px, {time.time() - t0:.1f} s)',
+                  flush=True)
     return 0
 
 

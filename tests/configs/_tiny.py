@@ -15,7 +15,11 @@ model dict) of any task:
   tiny one (128);
 * ``SyncBN`` becomes ``BN`` (single-process tests);
 * a neck with ``in_channels`` gets the built tiny backbone's
-  ``out_channels`` (attention-map channels included).
+  ``out_channels`` (attention-map channels included); without a neck, a
+  decode head taking all levels (``in_channels`` a list, e.g.
+  ``SimpleDecodingHead``) gets them;
+* a ``SentenceConditioner`` gets ``text_encoder=None`` (a seeded random
+  tiny CLIP text model of the tiny width, no files).
 """
 import copy
 from typing import Any, Optional, Tuple, Union
@@ -97,9 +101,18 @@ def tinyfy(cfg: Union[Config, dict],
             d['time_embed_dim'] = time_embed_dim
         if d.get('type') == 'SyncBN':
             d['type'] = 'BN'
+        if d.get('type') == 'SentenceConditioner':
+            d['text_encoder'] = None
+            d.pop('feature_file', None)
         neck = d.get('neck')
         if isinstance(neck, dict) and 'in_channels' in neck and 'backbone' in d:
             neck['in_channels'] = list(out_channels)
+        head = d.get('decode_head')
+        if ('backbone' in d and not isinstance(neck, dict)
+                and isinstance(head, dict)
+                and isinstance(head.get('in_channels'), (list, tuple))
+                and len(head['in_channels']) == len(out_channels)):
+            head['in_channels'] = list(out_channels)
 
     _walk(model, rewrite)
     return cfg

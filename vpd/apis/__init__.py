@@ -3,9 +3,10 @@ and run it on your own images."""
 from .inference import (build_inference_pipeline, dataset_meta_from_config,
                         inference_depth, inference_model, init_model,
                         load_model_weights, prepare_config_for_checkpoint)
+from .referring_inference import inference_referring
 
 __all__ = [
     'init_model', 'inference_model', 'inference_depth', 'load_model_weights',
     'prepare_config_for_checkpoint', 'dataset_meta_from_config',
-    'build_inference_pipeline'
+    'build_inference_pipeline', 'inference_referring'
 ]

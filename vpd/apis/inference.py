@@ -39,7 +39,7 @@ ImageInput = Union[str, np.ndarray]
 #: Test-pipeline transforms that read annotations (absent for your own
 #: images) or crop a benchmark region; dropped by :func:`inference_model`.
 INFERENCE_SKIPPED_TRANSFORMS = ('LoadDepthMap', 'LoadAnnotations',
-                                'KBCrop')
+                                'KBCrop', 'LoadReferMask')
 
 
 def _model_cfgs(cfg: Config) -> List[ConfigDict]:
@@ -276,19 +276,32 @@ def build_inference_pipeline(cfg: Config, from_array: bool = False):
 
 
 def inference_model(model: nn.Module,
-                    imgs: Union[ImageInput, Sequence[ImageInput]]):
+                    imgs: Union[ImageInput, Sequence[ImageInput]],
+                    text: Optional[Union[str, Sequence[str]]] = None):
     """Predict depth or segmentation for images with the config's pipeline.
 
     Args:
         model (nn.Module): From :func:`init_model` (needs ``model.cfg``).
         imgs (str | np.ndarray | list): An image path or a BGR ``uint8``
             array ``[H, W, 3]``, or a list of them.
+        text (str | list[str], optional): The sentence(s) of a referring
+            segmentation model (required there, refused elsewhere); see
+            :func:`vpd.apis.referring_inference.inference_referring`.
 
     Returns:
         SegDataSample | list[SegDataSample]: ``pred_depth_map`` (metres) for
-        depth models, ``pred_sem_seg`` and ``seg_logits`` for segmentors; a
+        depth models, ``pred_sem_seg`` and ``seg_logits`` for segmentors
+        (for a referring model ``pred_sem_seg`` is the object's 0/1 mask); a
         list when a list was given.
     """
+    # --- referring segmentation: task dispatch (text argument) ---------
+    from .referring_inference import inference_referring, is_referring_model
+    if text is not None or is_referring_model(model):
+        if text is None:
+            raise ValueError(f'{type(model).__name__} segments the object a '
+                             'sentence describes: pass text="..."')
+        return inference_referring(model, imgs, text)
+    # --------------------------------------------------------------------
     from mmengine.dataset import pseudo_collate
     from vpd.utils import register_all_modules
     cfg = getattr(model, 'cfg', None)

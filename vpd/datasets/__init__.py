@@ -3,10 +3,13 @@ from .base_depth_dataset import BaseDepthDataset
 from .kitti_depth_dataset import KITTIDepthDataset
 from .nyu_depth_dataset import (NYU_SCENE_CLASSES, NYUDepthDataset,
                                 get_nyu_scene_index)
-from .transforms import CutDepth, DepthPhotometricAug, KBCrop, LoadDepthMap
+from .refer_dataset import ReferDataset, load_refs_pickle
+from .transforms import (CutDepth, DepthPhotometricAug, KBCrop, LoadDepthMap,
+                         LoadReferMask)
 
 __all__ = [
     'BaseDepthDataset', 'NYUDepthDataset', 'KITTIDepthDataset',
     'NYU_SCENE_CLASSES', 'get_nyu_scene_index', 'CutDepth',
-    'DepthPhotometricAug', 'KBCrop', 'LoadDepthMap'
+    'DepthPhotometricAug', 'KBCrop', 'LoadDepthMap', 'ReferDataset',
+    'load_refs_pickle', 'LoadReferMask'
 ]

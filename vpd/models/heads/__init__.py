@@ -1,3 +1,4 @@
+from .simple_decoding_head import SimpleDecodingHead
 from .vpd_depth_head import VPDDepthHead
 
-__all__ = ['VPDDepthHead']
+__all__ = ['VPDDepthHead', 'SimpleDecodingHead']

@@ -1,3 +1,4 @@
 from .batch_silog_loss import BatchSiLogLoss
+from .weighted_cross_entropy_loss import WeightedCrossEntropyLoss
 
-__all__ = ['BatchSiLogLoss']
+__all__ = ['BatchSiLogLoss', 'WeightedCrossEntropyLoss']
