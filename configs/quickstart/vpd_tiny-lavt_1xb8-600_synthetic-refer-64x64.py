@@ -21,23 +21,24 @@ token_length = 10
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     backbone=dict(
-        unet='tiny',
-        vae='tiny',
+        unet=dict(preset='tiny'),
+        vae=dict(preset='tiny'),
         pretrained='checkpoints/tiny_sd_pooling_vae.ckpt',
         attn_maps=dict(num_tokens=token_length)),
     conditioner=dict(
         text_encoder='checkpoints/tiny_clip_text',
         token_length=token_length,
-        embed_dim=32,
         cache_size=4096),  # the frozen text model runs once per sentence
-    # tiny widths [32, 64, 64, 64] plus L attention maps at 1/16 and 1/32
+    # derived: embed_dim = the tiny cross-attention width 32; the decoder's
+    # in_channels = the tiny widths [32, 64, 64, 64] plus L attention maps
+    # at 1/16 and 1/32
     decode_head=dict(
-        in_channels=[32, 64 + token_length, 64 + token_length, 64],
         channels=64,
         norm_cfg=norm_cfg))
 max_iters = 600
 optim_wrapper = dict(
     type='OptimWrapper',
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-2),
     paramwise_cfg=dict(
         custom_keys={'backbone.vae': dict(lr_mult=0.0, decay_mult=0.0)}))
@@ -51,11 +52,16 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    logger=dict(
+        type='ProgressLoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                    interval=max_iters),
+    # a checkpoint every 100 iterations: --resume after Ctrl-C loses little
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='ReferringVisualizationHook', draw=False),
+    # a NaN/Inf loss or gradient stops the run (action='skip' skips
+    # the step); a whole epoch of masks without an object pixel stops it too
+    non_finite=dict(type='NonFiniteGuardHook', action='stop'),
+    empty_target=dict(type='EmptyTargetHook'))
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0)

@@ -7,13 +7,12 @@ _base_ = [
     '../_base_/default_runtime.py', '../_base_/schedules/refer_40e.py'
 ]
 # Everything that depends on the token length L comes from here: the
-# padded sentence length, the attention-map channels and the decoder widths.
+# padded sentence length and the attention-map channels (the decoder's input
+# widths, [320, 640 + L, 1280 + L, 1280], are derived from the backbone).
 token_length = 77
 model = dict(
     backbone=dict(attn_maps=dict(num_tokens=token_length)),
-    conditioner=dict(token_length=token_length),
-    decode_head=dict(
-        in_channels=[320, 640 + token_length, 1280 + token_length, 1280]))
+    conditioner=dict(token_length=token_length))
 _data = dict(dataset='refcocog', split_by='umd')
 train_dataloader = dict(batch_size=4, dataset=_data)
 val_dataloader = dict(dataset=_data)

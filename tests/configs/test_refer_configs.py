@@ -43,10 +43,10 @@ def test_config_consistent(path):
     length = model.conditioner.token_length
     assert model.backbone.attn_maps.num_tokens == length
     assert model.backbone.attn_maps.levels == (1, 2)
-    base = ([320, 640, 1280, 1280] if model.backbone.unet == 'sd15' else
-            [32, 64, 64, 64])
-    assert model.decode_head.in_channels == [base[0], base[1] + length,
-                                             base[2] + length, base[3]]
+    # widths follow from the UNet (derived when built), never repeated
+    assert 'in_channels' not in model.decode_head
+    assert 'embed_dim' not in model.conditioner
+    assert set(model.backbone.unet) == set(model.backbone.vae) == {'preset'}
     head = model.decode_head
     assert head.num_classes == 2 and head.align_corners
     assert head.loss_decode.class_weight == [0.9, 1.1]
@@ -66,8 +66,8 @@ def test_config_consistent(path):
     if name in OFFICIAL:
         dataset, split_by, official_len = OFFICIAL[name]
         assert length == official_len
-        assert model.backbone.unet == 'sd15' and model.backbone.timestep == 1
-        assert model.conditioner.embed_dim == 768
+        assert model.backbone.unet.preset == 'sd15'
+        assert model.backbone.timestep == 1
         assert model.conditioner.gamma_init == 1e-4
         assert head.channels == 640
         assert head.norm_cfg.type == 'SyncBN'
@@ -161,6 +161,10 @@ def test_config_builds_tiny_and_runs(path):
     model = MODELS.build(cfg.model)
     length = cfg.model.conditioner.token_length
     assert model.backbone.out_channels == [32, 64 + length, 64 + length, 64]
+    # derived: the decoder reads the backbone's widths (K = L attention-map
+    # channels at 1/16 and 1/32), the conditioner the cross-attention width
+    assert model.decode_head.in_channels == model.backbone.out_channels
+    assert model.conditioner.embed_dim == 32
     assert model.conditioner.num_tokens == length
     assert not any('clip' in k.lower() or 'text_model' in k
                    for k in model.state_dict())

@@ -11,7 +11,7 @@ import pytest
 
 from _tools import load_tool  # noqa: E402
 from vpd.datasets import LoadReferMask, ReferDataset, load_refs_pickle
-from vpd.datasets.refer_dataset import UnsafePickleError
+from vpd.utils.checkpoint import CheckpointError, UnsafeCheckpointError
 
 PIPELINE = [
     dict(type='LoadImageFromFile', imdecode_backend='pillow'),
@@ -168,9 +168,16 @@ def test_safe_refs_pickle_refuses_code(tmp_path):
     with open(bad, 'wb') as f:
         pickle.dump([{'ref_id': 1, 'x': _RunsCode(str(marker))}], f,
                     protocol=2)
-    with pytest.raises(UnsafePickleError) as err:
+    with pytest.raises(UnsafeCheckpointError) as err:
         load_refs_pickle(str(bad))
     assert str(bad) in str(err.value) and 'system' in str(err.value)
+    assert not marker.exists()
+    # the dataset reads its refs through it: refused at start-up
+    root = tmp_path / 'data'
+    (root / 'synthetic').mkdir(parents=True)
+    (root / 'synthetic' / 'refs(unc).p').write_bytes(bad.read_bytes())
+    with pytest.raises(UnsafeCheckpointError, match='system'):
+        ReferDataset(data_root=str(root), dataset='synthetic')
     assert not marker.exists()
     # plain data (protocol 0 as Python 2 wrote, sets included) loads
     good = tmp_path / 'good.p'
@@ -181,5 +188,5 @@ def test_safe_refs_pickle_refuses_code(tmp_path):
         good.write_bytes(pickle.dumps(data, protocol=proto))
         assert load_refs_pickle(str(good)) == data
     good.write_bytes(b'garbage')
-    with pytest.raises(ValueError, match='not a readable refs pickle'):
+    with pytest.raises(CheckpointError, match='not a readable pickle'):
         load_refs_pickle(str(good))

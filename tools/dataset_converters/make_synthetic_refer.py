@@ -300,4 +300,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    raise SystemExit(main())
+    # vpd (and torch) is imported only if there is an error to report
+    _argv = sys.argv[1:]
+    try:
+        _status = main([a for a in _argv if a != '--debug'])
+    except Exception as _exc:  # noqa: BLE001 - one line for user errors
+        sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
+            osp.abspath(__file__)))))
+        from vpd.utils.cli import handle_tool_error
+        handle_tool_error(_exc, '--debug' in _argv)
+    sys.exit(_status if isinstance(_status, int) else 0)

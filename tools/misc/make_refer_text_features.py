@@ -34,7 +34,7 @@ import vpd  # noqa: E402,F401  (mmcv-lite compatibility before mmseg)
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
-    from mmengine.config import DictAction
+    from vpd.utils.cli import CfgOptionsAction
     parser = argparse.ArgumentParser(
         description='Precompute the CLIP features of the sentences of a '
         'referring-segmentation config (SentenceConditioner feature_file).')
@@ -47,7 +47,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='store float16 features (half the size)')
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings')
     return parser.parse_args(argv)
 
@@ -133,16 +133,9 @@ def make_refer_text_features(cfg, out: str,
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the tool."""
     args = parse_args(argv)
-    from mmengine.config import Config
-
     from vpd.utils import register_all_modules
-    if not osp.isfile(args.config):
-        print(f'error: config file "{args.config}" not found',
-              file=sys.stderr)
-        return 1
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    from vpd.engine.config_check import load_config
+    cfg = load_config(args.config, args.cfg_options)
     register_all_modules(init_default_scope=True)
     stats = make_refer_text_features(cfg, args.out, args.splits, args.half,
                                      args.batch_size, args.device)
@@ -152,4 +145,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    raise SystemExit(main())
+    from vpd.utils.cli import run_tool
+    run_tool(main)

@@ -14,15 +14,14 @@ Layout (``data_root`` = the reference's ``refer/data``)::
 COCO-style (``images``, ``annotations`` with polygon ``segmentation``,
 ``categories``). Read as the reference's ``REFER`` API does
 (``refer/refer/refer.py``), but the pickle goes through
-:func:`load_refs_pickle`, which only rebuilds plain containers and scalars,
-so a malicious file cannot run code.
+:func:`load_refs_pickle` (:func:`vpd.utils.checkpoint.
+restricted_pickle_load`), which only rebuilds plain containers and
+scalars, so a malicious file cannot run code.
 """
 from __future__ import annotations
 
-import io
 import json
 import os.path as osp
-import pickle
 from typing import Any, List, Optional, Sequence
 
 import numpy as np
@@ -38,41 +37,15 @@ SPLITS = ('train', 'val', 'test', 'testA', 'testB', 'testC', 'testAB',
           'testBC', 'testAC')
 
 
-class UnsafePickleError(pickle.UnpicklingError):
-    """A pickle asked for something other than plain data."""
-
-
-class _PlainDataUnpickler(pickle.Unpickler):
-    """Unpickler that rebuilds only built-in containers and scalars.
-
-    dict, list, tuple, str, bytes, int, float, bool and None need no global
-    lookup; the only globals allowed are ``set`` / ``frozenset`` (pickled by
-    name before protocol 4). Any other global (a class, a function such as
-    ``os.system``) and any persistent id is refused, so nothing in the file
-    can be called.
-    """
-
-    _ALLOWED = {('builtins', 'set'), ('builtins', 'frozenset'),
-                ('__builtin__', 'set'), ('__builtin__', 'frozenset')}
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._ALLOWED:
-            return set if name == 'set' else frozenset
-        raise UnsafePickleError(
-            f'refused global {module}.{name}: only plain containers and '
-            'scalars are allowed')
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickleError(f'refused persistent id {pid!r}')
-
-
 def load_refs_pickle(path: str) -> Any:
     """Read a ``refs(*).p`` file without running code from it.
 
-    Hand-written because no maintained library offers a plain-data pickle
-    reader (``torch.load(weights_only=True)`` would also work, but the
-    REFER files are Python-2 pickles of plain data, which this reads
-    directly). Python 2 ``str`` objects are decoded as UTF-8.
+    A thin use of :func:`vpd.utils.checkpoint.restricted_pickle_load`, which
+    rebuilds only plain containers and scalars (any other global, such as
+    ``os.system``, is refused); the REFER files are Python-2 pickles of
+    plain data. Python 2 ``str`` objects are decoded as UTF-8 (the
+    reference's ``pickle.load`` uses ASCII; UTF-8 reads every ASCII file
+    the same way).
 
     Args:
         path (str): The pickle file.
@@ -82,21 +55,14 @@ def load_refs_pickle(path: str) -> Any:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        UnsafePickleError: The file names a global other than set /
-            frozenset or a persistent id; the message names the file.
-        ValueError: The file is not a readable pickle.
+        UnsafeCheckpointError: The file names a global that is not plain
+            data; the message names the file and the global.
+        CheckpointError: The file is not a readable pickle (names it).
     """
+    from vpd.utils.checkpoint import restricted_pickle_load
     if not osp.isfile(path):
         raise FileNotFoundError(f'REFER refs file "{path}" does not exist')
-    with open(path, 'rb') as f:
-        data = f.read()
-    try:
-        return _PlainDataUnpickler(io.BytesIO(data), encoding='utf-8').load()
-    except UnsafePickleError as e:
-        raise UnsafePickleError(f'Refused to load "{path}": {e}') from None
-    except Exception as e:  # noqa: BLE001 - corrupt pickles raise many types
-        raise ValueError(f'"{path}" is not a readable refs pickle: '
-                         f'{type(e).__name__}: {e}') from e
+    return restricted_pickle_load(path, encoding='utf-8')
 
 
 def _ref_matches(ref_split: str, split: str) -> bool:

@@ -9,8 +9,14 @@
 # 1/16 and 1/32 features, so the LAVT decoder (hidden 640) sees
 # [320, 640 + L, 1280 + L, 1280]; its 1/8 logits (2 classes) are upsampled
 # to the input (align_corners=True); cross-entropy with class weights
-# [0.9, 1.1]. A leaf config sets `token_length` and re-derives the
-# L-dependent fields from it.
+# [0.9, 1.1]. A leaf config sets `token_length` (L) and the attention-map
+# count from it.
+# The UNet / VAE architecture is named once (`unet=dict(preset=...)`); the
+# widths that follow from it are derived when the model is built
+# (vpd/models/backbones/derived_widths.py): the conditioner's embed_dim (the
+# UNet cross-attention width, 768) and the decoder's in_channels (the
+# backbone's out_channels with the L attention-map channels,
+# [320, 640 + L, 1280 + L, 1280] for SD1.5).
 # Put v1-5-pruned-emaonly.ckpt (or a diffusers folder) at `sd_pretrained`
 # and a local copy of openai/clip-vit-large-patch14 (transformers folder;
 # nothing is downloaded) at `clip_text_encoder`, or override:
@@ -32,8 +38,8 @@ model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='StableDiffusionBackbone',
-        unet='sd15',
-        vae='sd15',
+        unet=dict(preset='sd15'),
+        vae=dict(preset='sd15'),
         pretrained=sd_pretrained,
         timestep=1,
         pad_to=64,
@@ -45,14 +51,12 @@ model = dict(
         type='SentenceConditioner',
         text_encoder=clip_text_encoder,
         token_length=token_length,
-        embed_dim=768,
         gamma_init=1e-4,
         # feature_file='checkpoints/refcoco_clip_features.safetensors',
         # (tools/misc/make_refer_text_features.py) skips the CLIP forward
     ),
     decode_head=dict(
         type='SimpleDecodingHead',
-        in_channels=[320, 640 + token_length, 1280 + token_length, 1280],
         in_index=[0, 1, 2, 3],
         channels=640,
         num_classes=2,

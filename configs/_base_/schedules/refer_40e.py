@@ -15,6 +15,10 @@
 max_epochs = 40
 optim_wrapper = dict(
     type='OptimWrapper',
+    # mmseg's ForceDefault constructor (force_default_settings off: only
+    # the custom_keys below), logged as one summary line (vpd/engine/
+    # optimizers)
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW', lr=5e-5, betas=(0.9, 0.999), weight_decay=1e-2,
         amsgrad=False),
@@ -46,7 +50,8 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
+    logger=dict(
+        type='ProgressLoggerHook', interval=50, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
         type='CheckpointHook',
@@ -56,6 +61,13 @@ default_hooks = dict(
         save_best='oIoU',
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    # tools/test.py --show-dir DIR: DIR/<image stem>.png, one row per
+    # sentence (input + sentence | prediction | ground truth)
+    visualization=dict(type='ReferringVisualizationHook', draw=False),
+    # a NaN/Inf loss or gradient stops the run (action='skip' skips
+    # the step); a whole epoch of batches whose masks have no object pixel
+    # stops it too
+    non_finite=dict(type='NonFiniteGuardHook', action='stop'),
+    empty_target=dict(type='EmptyTargetHook'))
 # Epoch-based logging (log_processor = dict(by_epoch=True)) is set in the
 # leaf configs (default_runtime.py defines log_processor too).

@@ -29,11 +29,21 @@ import torch.nn as nn
 from vpd.registry import MODELS
 from .text_adapter import TextAdapter
 
-#: Width of the seeded stand-in text model built when ``text_encoder`` is
-#: None is ``embed_dim``; these are its other sizes (tests only).
-_STAND_IN = dict(num_hidden_layers=2, num_attention_heads=2,
-                 vocab_size=49408, max_position_embeddings=77,
+#: Sizes of the seeded random stand-in text model built when
+#: ``text_encoder`` is None (tests, benchmarks), besides its width
+#: (``embed_dim``): CLIP ViT-L/14's text transformer at width 768 (so a
+#: benchmark times a full-size text encoder), else 2 small layers.
+_STAND_IN = dict(vocab_size=49408, max_position_embeddings=77,
                  bos_token_id=49406, eos_token_id=49407, pad_token_id=49407)
+_STAND_IN_CLIP_L = dict(num_hidden_layers=12, num_attention_heads=12,
+                        intermediate_size=3072)
+
+
+def _stand_in_sizes(width: int) -> dict:
+    if width == 768:
+        return dict(_STAND_IN, **_STAND_IN_CLIP_L)
+    return dict(_STAND_IN, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=2 * width)
 
 
 class _FrozenTextEncoder:
@@ -85,12 +95,15 @@ class SentenceConditioner(nn.Module):
             :func:`vpd.utils.clip_text.load_clip_text_encoder`). Official:
             ``openai/clip-vit-large-patch14`` (ViT-L/14, width 768). None
             builds a seeded random transformers ``CLIPTextModel`` of width
-            ``embed_dim`` (2 layers) with open_clip's bundled tokenizer, for
-            tests only. Defaults to None.
+            ``embed_dim`` (ViT-L/14-shaped at 768, else 2 layers) with
+            open_clip's bundled tokenizer, for tests and benchmarks only.
+            Defaults to None.
         token_length (int): L, the padded token count (official: 40 for
             RefCOCO / RefCOCO+, 77 for G-Ref). Defaults to 77.
         embed_dim (int): D, the text width = the UNet's cross-attention
-            width (768 for SD1.5). Defaults to 768.
+            width (768 for SD1.5); derived from the backbone in a segmentor
+            config (:mod:`vpd.models.backbones.derived_widths`). Defaults to
+            768.
         gamma_init (float): Initial value of the adapter blend vector.
             Defaults to 1e-4.
         tokenizer (str): ``'auto'``, ``'open_clip'`` or ``'transformers'``
@@ -174,8 +187,7 @@ class SentenceConditioner(nn.Module):
         if self.text_encoder_path is None:
             from transformers import CLIPTextConfig, CLIPTextModel
             cfg = CLIPTextConfig(hidden_size=self.embed_dim,
-                                 intermediate_size=2 * self.embed_dim,
-                                 **_STAND_IN)
+                                 **_stand_in_sizes(self.embed_dim))
             state = torch.random.get_rng_state()
             torch.manual_seed(self.seed)
             try:

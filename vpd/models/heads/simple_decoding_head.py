@@ -32,9 +32,15 @@ class SimpleDecodingHead(BaseDecodeHead):
     and there is no dropout.
 
     Args:
-        in_channels (Sequence[int]): Widths of ``[c1, c2, c3, c4]``.
+        in_channels (Sequence[int]): Widths of ``[c1, c2, c3, c4]``; a
+            :class:`~vpd.models.segmentors.ReferringSegmentor` config leaves
+            it out (derived from the backbone's ``out_channels``).
         channels (int): Hidden width (VPD / LAVT: ``c4 // 2`` = 640).
         num_classes (int): Output classes (2: background, target).
+        in_index (Sequence[int]): Backbone levels read, finest first.
+            Defaults to (0, 1, 2, 3).
+        input_transform (str): mmseg's input transform; must stay
+            ``'multiple_select'`` (one input per level). Defaults to it.
         norm_cfg (dict): Norm layer (``BN``; ``SyncBN`` for multi-GPU
             training, as the reference's ``convert_sync_batchnorm``).
         align_corners (bool): Of every resize. Defaults to True.
@@ -48,13 +54,19 @@ class SimpleDecodingHead(BaseDecodeHead):
                  num_classes: int = 2,
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
                  align_corners: bool = True,
+                 in_index: Sequence[int] = (0, 1, 2, 3),
+                 input_transform: str = 'multiple_select',
                  **kwargs) -> None:
         in_channels = [int(c) for c in in_channels]
-        if len(in_channels) != 4:
-            raise ValueError(f'SimpleDecodingHead needs 4 input widths '
-                             f'[c1, c2, c3, c4], got {in_channels}')
-        kwargs.setdefault('in_index', [0, 1, 2, 3])
-        kwargs.setdefault('input_transform', 'multiple_select')
+        in_index = [int(i) for i in in_index]
+        if len(in_channels) != 4 or len(in_index) != 4:
+            raise ValueError(f'SimpleDecodingHead needs 4 input levels '
+                             f'[c1, c2, c3, c4], got in_channels '
+                             f'{in_channels}, in_index {in_index}')
+        if input_transform != 'multiple_select':
+            raise ValueError(f'SimpleDecodingHead reads one input per level '
+                             f'(input_transform="multiple_select"), got '
+                             f'"{input_transform}"')
         kwargs.setdefault('dropout_ratio', 0.0)
         kwargs.setdefault('init_cfg', None)
         # two logits + argmax, as the reference (not mmseg's 1-channel
@@ -66,6 +78,8 @@ class SimpleDecodingHead(BaseDecodeHead):
             num_classes=num_classes,
             norm_cfg=norm_cfg,
             align_corners=align_corners,
+            in_index=in_index,
+            input_transform=input_transform,
             **kwargs)
         c1, c2, c3, c4 = in_channels
         hidden = self.channels

@@ -51,6 +51,18 @@ class ReferringSegmentor(DiffusionSegmentor):
     official protocol evaluates (``refer/test.py``: IoU on the 512x512
     resized image; see :class:`~vpd.evaluation.ReferringMetric`).
 
+    Widths are derived as in :class:`DiffusionSegmentor`: the
+    conditioner's ``embed_dim`` from the UNet's cross-attention width, the
+    decoder's ``in_channels`` from the backbone's ``out_channels``, which
+    include the ``K`` cross-attention map channels at strides 16 and 32;
+    here ``K`` is the sentence length in tokens, so the conditioner's
+    ``token_length`` must equal ``backbone.attn_maps.num_tokens`` (checked).
+
+    For :class:`~vpd.engine.hooks.EmptyTargetHook`, the valid target pixels
+    of a training batch are its object pixels (label 1): a batch whose
+    masks are all background (an object outside the image, a broken
+    polygon) teaches the model to predict nothing.
+
     Arguments as :class:`DiffusionSegmentor`; the conditioner must declare
     ``needs_text = True``.
     """
@@ -62,6 +74,23 @@ class ReferringSegmentor(DiffusionSegmentor):
                 f'ReferringSegmentor needs a sentence conditioner (e.g. '
                 f'SentenceConditioner), got '
                 f'{type(self.conditioner).__name__}')
+
+    def target_report(self, data_samples: SampleList,
+                      num_valid: int) -> dict:
+        """Object pixels of the batch, with the images and refs named."""
+        count = 0
+        for sample in data_samples:
+            if 'gt_sem_seg' in sample:
+                count += int((sample.gt_sem_seg.data == 1).sum())
+        files = []
+        for sample in data_samples[:2]:
+            meta = sample.metainfo
+            files.append(f'{meta.get("img_path", "?")} (ref '
+                         f'{meta.get("ref_id", "?")}, "'
+                         f'{str(meta.get("text", ""))[:40]}")')
+        return dict(count=count,
+                    valid_range='label 1 (the referred object)',
+                    files=files)
 
     def postprocess_result(self,
                            seg_logits: Tensor,
