@@ -51,6 +51,9 @@ def trained(tmp_path_factory):
         'param_scheduler': [],
         'train_cfg.max_iters': ITERS,
         'train_cfg.val_interval': ITERS + 1,
+        # no validation inside train() (mmengine validates at max_iters):
+        # the one runner.val() below
+        'train_cfg.val_begin': ITERS + 1,
         'default_hooks.checkpoint.interval': ITERS,
         'default_hooks.logger.interval': 20,
     }
