@@ -3,7 +3,7 @@ segment the object a sentence describes on the synthetic set, far above
 the best sentence-blind baseline; then inference with text.
 
 Small budget: the quickstart config (tiny UNet, average-pooling VAE
-stand-in) for 120 iterations of batch 16 at a constant lr 2e-3, with the
+stand-in) for 100 iterations of batch 16 at a constant lr 2e-3, with the
 word-identity tiny text model (:func:`vpd.utils.tiny_sd.
 init_word_identity_clip_`, a deterministic stand-in for CLIP: with the
 random tiny text model the same run needs about twice the iterations; the
@@ -23,7 +23,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 CFG = osp.join(ROOT, 'configs', 'quickstart',
                'vpd_tiny-lavt_1xb8-600_synthetic-refer-64x64.py')
-ITERS = 120
+ITERS = 100
 
 
 @pytest.fixture(scope='module')
