@@ -594,10 +594,12 @@ def run_benchmark(cfg: Config,
     from mmengine.optim import build_optim_wrapper
 
     from vpd.engine.precision import (autocast, enable_amp_train,
-                                      resolve_amp_dtype)
+                                      resolve_amp_dtype, warn_if_emulated)
     log = log or (lambda msg: None)
     device_type = torch.device(device).type
     amp_dtype = resolve_amp_dtype(amp, device_type)
+    warn_if_emulated(amp_dtype or (getattr(torch, storage_dtype)
+                                   if storage_dtype else None), device_type)
     crop, test_default = _default_sizes(cfg)
     size = tuple(size or crop)
     test_size = tuple(test_size or test_default)
