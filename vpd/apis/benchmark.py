@@ -541,7 +541,6 @@ def run_benchmark(cfg: Config,
                   amp: Optional[str] = None,
                   storage_dtype: Optional[str] = None,
                   channels_last: bool = False,
-                  compile: bool = False,
                   flops: bool = True,
                   probe: bool = True,
                   seed: int = 0,
@@ -573,7 +572,6 @@ def run_benchmark(cfg: Config,
             phase keeps float32 weights.
         channels_last (bool): Convert the model and inputs to channels-last
             memory format.
-        compile (bool): ``torch.compile`` the backbone.
         flops (bool): Count FLOPs (one extra call per phase).
         probe (bool): Run the matmul probe.
         seed (int): Seed of weights and synthetic data.
@@ -618,7 +616,7 @@ def run_benchmark(cfg: Config,
         test_size=list(test_size), iters=iters, warmup=warmup,
         amp=None if amp_dtype is None else str(amp_dtype).split('.')[-1],
         storage_dtype=storage_dtype or 'float32',
-        channels_last=channels_last, compile=compile,
+        channels_last=channels_last,
         threads=torch.get_num_threads(), torch=torch.__version__,
         phases={})
     if probe:
@@ -655,8 +653,6 @@ def run_benchmark(cfg: Config,
         model = build_benchmark_model(c, device)
         if channels_last:
             _apply_memory_format(model)
-        if compile:
-            model.backbone = torch.compile(model.backbone)
         return model
 
     def convert(x: torch.Tensor) -> torch.Tensor:
@@ -839,7 +835,7 @@ def format_table(result: dict) -> str:
         f'{result["size"][1]} (test image {result["test_size"][0]}x'
         f'{result["test_size"][1]}) | autocast {amp} | storage '
         f'{result["storage_dtype"]} | channels_last '
-        f'{result["channels_last"]} | compile {result["compile"]}')
+        f'{result["channels_last"]}')
     if result.get('strategy'):
         per_rank = result['phases'].get('train', {}).get(
             'peak_mem_bytes_per_rank') or []
