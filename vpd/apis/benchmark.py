@@ -505,10 +505,6 @@ class _quiet_mmengine:
         self.logger.setLevel(self.level)
 
 
-def _apply_memory_format(model: nn.Module) -> None:
-    model.to(memory_format=torch.channels_last)
-
-
 def _frozen_heap(fn: Callable) -> Callable:
     """Run ``fn`` with the objects alive before it out of the collector's
     sight (``gc.freeze``): they are not the run's garbage, and the
@@ -540,7 +536,6 @@ def run_benchmark(cfg: Config,
                   device: str = 'cpu',
                   amp: Optional[str] = None,
                   storage_dtype: Optional[str] = None,
-                  channels_last: bool = False,
                   flops: bool = True,
                   probe: bool = True,
                   seed: int = 0,
@@ -570,8 +565,6 @@ def run_benchmark(cfg: Config,
         storage_dtype (str, optional): ``backbone.dtype`` for the
             inference phases (``'bfloat16'`` / ``'float16'``); the training
             phase keeps float32 weights.
-        channels_last (bool): Convert the model and inputs to channels-last
-            memory format.
         flops (bool): Count FLOPs (one extra call per phase).
         probe (bool): Run the matmul probe.
         seed (int): Seed of weights and synthetic data.
@@ -616,7 +609,6 @@ def run_benchmark(cfg: Config,
         test_size=list(test_size), iters=iters, warmup=warmup,
         amp=None if amp_dtype is None else str(amp_dtype).split('.')[-1],
         storage_dtype=storage_dtype or 'float32',
-        channels_last=channels_last,
         threads=torch.get_num_threads(), torch=torch.__version__,
         phases={})
     if probe:
@@ -650,14 +642,7 @@ def run_benchmark(cfg: Config,
         if storage:
             _walk(c.model, lambda d: d.update(dtype=storage) if d.get(
                 'type') == 'StableDiffusionBackbone' else None)
-        model = build_benchmark_model(c, device)
-        if channels_last:
-            _apply_memory_format(model)
-        return model
-
-    def convert(x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(
-            memory_format=torch.channels_last) if channels_last else x
+        return build_benchmark_model(c, device)
 
     inf_phases = [p for p in ('forward', 'test') if p in phases]
     if inf_phases:
@@ -674,7 +659,7 @@ def run_benchmark(cfg: Config,
             ], data_samples=samples)
             with torch.no_grad():
                 data = model.data_preprocessor(data, False)
-            inputs, samples = convert(data['inputs']), data['data_samples']
+            inputs, samples = data['inputs'], data['data_samples']
 
             def forward():
                 with torch.no_grad(), autocast(amp_dtype, device_type):
@@ -834,8 +819,7 @@ def format_table(result: dict) -> str:
         f'{result["train_batch_size"]}) | input {result["size"][0]}x'
         f'{result["size"][1]} (test image {result["test_size"][0]}x'
         f'{result["test_size"][1]}) | autocast {amp} | storage '
-        f'{result["storage_dtype"]} | channels_last '
-        f'{result["channels_last"]}')
+        f'{result["storage_dtype"]}')
     if result.get('strategy'):
         per_rank = result['phases'].get('train', {}).get(
             'peak_mem_bytes_per_rank') or []
