@@ -7,6 +7,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from vpd.engine import precision
 from vpd.engine.precision import (autocast_inference, enable_amp_test,
                                   enable_amp_train, resolve_amp_dtype)
 from vpd.registry import LOOPS, MODELS, OPTIM_WRAPPERS
@@ -116,3 +117,25 @@ def test_cpu_amp_training_uses_autocast_optim_wrapper():
     bad = Config(dict(optim_wrapper=dict(type='OptimWrapperDict')))
     with pytest.raises(ValueError, match='OptimWrapper, got'):
         enable_amp_train(bad, 'auto')
+
+
+def test_emulated_bf16_warns_once_per_process(monkeypatch):
+    import logging
+    records = []
+    logger = logging.getLogger('vpd-test-emulated-bf16')
+    logger.addHandler(logging.Handler())
+    logger.handlers[-1].emit = records.append
+    monkeypatch.setattr(precision, '_warned_emulated', False)
+    monkeypatch.setattr(precision, 'cpu_has_bf16', lambda: False)
+    assert not precision.warn_if_emulated(None, 'cpu', logger)  # fp32
+    assert not precision.warn_if_emulated(torch.bfloat16, 'cuda', logger)
+    assert precision.warn_if_emulated(torch.bfloat16, 'cpu', logger)
+    assert len(records) == 1 and records[0].levelno == logging.WARNING
+    assert 'emulated' in records[0].getMessage()
+    with autocast_inference('bf16', 'cpu'):  # e.g. every image: silent
+        pass
+    assert not precision.warn_if_emulated(torch.bfloat16, 'cpu', logger)
+    assert len(records) == 1
+    monkeypatch.setattr(precision, '_warned_emulated', False)
+    monkeypatch.setattr(precision, 'cpu_has_bf16', lambda: True)
+    assert not precision.warn_if_emulated(torch.bfloat16, 'cpu', logger)

@@ -5,7 +5,7 @@
     python tools/analysis_tools/benchmark.py CONFIG
         [--phases forward train test] [--batch-size 1] [--size H W]
         [--test-size H W] [--iters 3] [--warmup 1] [--amp {auto,bf16,fp16}]
-        [--storage-dtype bfloat16] [--channels-last] [--compile]
+        [--storage-dtype bfloat16]
         [--device cuda] [--json FILE|-]
     python tools/analysis_tools/benchmark.py CONFIG --training-memory
     torchrun --nproc_per_node 2 tools/analysis_tools/benchmark.py CONFIG \
@@ -75,10 +75,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         default=None,
                         help='store the frozen VAE and the UNet in this '
                         'dtype for the inference phases')
-    parser.add_argument('--channels-last', action='store_true',
-                        help='channels-last memory format')
-    parser.add_argument('--compile', action='store_true',
-                        help='torch.compile the backbone')
     parser.add_argument('--no-flops', action='store_true',
                         help='skip FLOP counting (one extra call per phase)')
     parser.add_argument('--threads', type=int, default=None,
@@ -141,8 +137,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         train_batch_size=args.train_batch_size,
         size=args.size, test_size=args.test_size, iters=args.iters,
         warmup=args.warmup, device=device, amp=args.amp,
-        storage_dtype=args.storage_dtype, channels_last=args.channels_last,
-        compile=args.compile, flops=not args.no_flops,
+        storage_dtype=args.storage_dtype,
+        flops=not args.no_flops,
         seed=args.seed, strategy=args.strategy,
         log=lambda m: print(m, file=sys.stderr, flush=True))
     result['config'] = args.config

@@ -95,15 +95,24 @@ def dtype_name(dtype: Optional[torch.dtype]) -> str:
     return 'float32' if dtype is None else str(dtype).replace('torch.', '')
 
 
+_warned_emulated = False
+
+
 def warn_if_emulated(dtype: Optional[torch.dtype], device_type: str,
                      logger: Optional[logging.Logger] = None) -> bool:
     """Warn when bf16 runs on a CPU without bf16 instructions.
 
+    Once per process: ``tools/inference.py`` enters autocast once per
+    image, and a run that sets up bf16 in several places says it once.
+
     Returns:
-        bool: True when it warned.
+        bool: True when it warned (this call).
     """
-    if dtype != torch.bfloat16 or device_type != 'cpu' or cpu_has_bf16():
+    global _warned_emulated
+    if (_warned_emulated or dtype != torch.bfloat16 or device_type != 'cpu'
+            or cpu_has_bf16()):
         return False
+    _warned_emulated = True
     msg = ('bf16 on this CPU is emulated (no AVX512-BF16 / AMX): expect it '
            'to be much slower than float32; use it to check accuracy, or '
            'run on a GPU or a CPU with bf16 instructions for speed')

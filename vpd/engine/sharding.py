@@ -126,7 +126,7 @@ def configure_strategy(cfg: Config, strategy: str = 'ddp') -> Config:
             f'--strategy {strategy} shards over processes: start the run '
             'with tools/dist_train.sh CONFIG N --strategy ... (or '
             '--launcher pytorch under torchrun)')
-    cfg.runner_type = 'FlexibleRunner'
+    cfg.runner_type = 'VPDFlexibleRunner'  # FlexibleRunner, quiet start-up
     cfg.pop('model_wrapper_cfg', None)
     wrapper = cfg.optim_wrapper
     kind = wrapper.get('type', 'OptimWrapper')
