@@ -12,7 +12,7 @@ from _tools import load_tool  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'quickstart',
-                  'meta-prompts_tiny_1xb8-400_synthetic-pose-64x48.py')
+                  'meta-prompts_tiny_1xb8-300_synthetic-pose-128x96.py')
 
 
 @pytest.fixture(scope='module')
