@@ -24,10 +24,12 @@ from _tools import load_tool  # noqa: E402
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 POSE_CFG = osp.join(ROOT, 'configs', 'quickstart',
                     'meta-prompts_tiny_1xb8-300_synthetic-pose-128x96.py')
+# Measured (README, CPU checks): AP 0.0014 / 0.0159 / 0.0328 after 40 / 80 /
+# 120 iterations against the baseline's 0.0021.
 ITERS = 120
 BATCH = 8
 LR = 1e-3
-FACTOR = 3.0
+FACTOR = 4.0
 
 
 def pose_config(root, ckpt):
@@ -75,6 +77,7 @@ def test_meta_prompts_pose_learns(tmp_path):
         'default_hooks.checkpoint': None,
         'default_hooks.logger.interval': 50,
     })
+    cfg.randomness = dict(seed=0)
     cfg.work_dir = str(tmp_path / 'work')
     cfg.log_level = 'WARNING'
     start = time.time()
