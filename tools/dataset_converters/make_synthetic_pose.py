@@ -4,16 +4,20 @@ Each image has one or more stick figures on a textured background with a
 few distracting strokes. A figure has the 17 COCO keypoints (nose, eyes,
 ears, shoulders, elbows, wrists, hips, knees, ankles) at known positions:
 a random pose (lean, arm and leg angles, elbow and knee bends), size,
-proportions and place. Figures face the camera, so the person's left is on
-the image's right; the limbs of the left side are drawn in warm colours
-and those of the right side in cool colours, which is what tells left from
-right (also after a horizontal flip). Keypoint flags follow COCO: ``v = 2``
-visible, ``v = 1`` labelled but hidden (under an occluding patch or a later
-figure), ``v = 0`` unlabelled (outside the image; coordinates 0). ``bbox``
-is the extent of the figure's pixels; ``area`` (the OKS scale) is ``0.53 *
-bbox area``, mmpose's rule for annotations without an area: the pixel
-area of a thin stick figure would make OKS much stricter than for the
-silhouette of a real person.
+proportions and place. Figures face the camera, so the person's left is on the
+image's right; the limbs of the left side are drawn in warm colours and those
+of the right side in cool colours. Every keypoint carries a marker disc whose
+colour names its joint type (the same for the left and the right joint, so a
+horizontal flip, which swaps the left and right labels, keeps colour and label
+consistent), and limbs are thick: with the thin limbs and small dots of the
+first version the figures did not survive the VAE's 8x downsampling and the
+tiny CPU model did not learn (``configs/meta_prompts/README.md``, CPU checks).
+Keypoint flags follow COCO: ``v = 2`` visible, ``v = 1`` labelled but hidden
+(under an occluding patch or a later figure), ``v = 0`` unlabelled (outside the
+image; coordinates 0). ``bbox`` is the extent of the figure's pixels; ``area``
+(the OKS scale) is ``0.53 * bbox area``, mmpose's rule for annotations without
+an area: the pixel area of a thin stick figure would make OKS much stricter
+than for the silhouette of a real person.
 
 Output (what :class:`vpd.datasets.CocoKeypointDataset` and the COCO
 configs read)::

@@ -438,11 +438,11 @@ def _default_sizes(cfg: Config) -> Tuple[Tuple[int, int], Tuple[int, int]]:
     """(training crop, test image) sizes read from the config.
 
     The crop: the config's ``crop_size`` variable, else (top-down pose) the
-    codec's ``input_size``, else the training pipeline's ``RandomCrop``, else the data preprocessor's ``size``, else
-    512x512. The test image: KITTI's 352x1216 after ``KBCrop``; for a depth
-    model trained on square crops (NYU) an image of NYU's 3:4 aspect as tall
-    as the crop (480x640 for 480 crops), so that the shift windows run;
-    otherwise the crop.
+    codec's ``input_size``, else the training pipeline's ``RandomCrop``, else
+    the data preprocessor's ``size``, else 512x512. The test image: KITTI's
+    352x1216 after ``KBCrop``; for a depth model trained on square crops (NYU)
+    an image of NYU's 3:4 aspect as tall as the crop (480x640 for 480 crops),
+    so that the shift windows run; otherwise the crop.
     """
     def pair(c):
         return (c, c) if isinstance(c, int) else tuple(int(v) for v in c)
