@@ -18,6 +18,10 @@ Pose models write ``<name>_pose.png`` (skeletons drawn) and one
 ``keypoints.json`` with the keypoints of all images in the COCO result
 format; ``--bboxes FILE`` gives the person boxes (formats in
 :mod:`vpd.apis.pose_inference`), else the whole image is one box.
+Referring-segmentation models need ``--text "the dog on the left"`` (repeat
+it for several sentences) and write, for the i-th sentence,
+``<name>_refer<i>.png`` (the object tinted and outlined) and
+``<name>_refer<i>_mask.png`` (binary mask, 0 / 255).
 The config's test pipeline is used without annotation loading and without
 the KITTI benchmark crop (your images are used whole).
 """
@@ -73,6 +77,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--bboxes',
                         help='pose models: JSON file of person boxes '
                         '(default: the whole image is one box)')
+    parser.add_argument('--text', action='append',
+                        help='referring segmentation: the sentence '
+                        'describing the object (repeat for several)')
     return parser.parse_args(argv)
 
 
@@ -134,6 +141,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     is_depth = isinstance(model, DiffusionDepthEstimator)
     meta = getattr(model, 'dataset_meta', None) or {}
     os.makedirs(args.out_dir, exist_ok=True)
+    # --- referring segmentation: one mask per sentence --------------------
+    from vpd.apis.referring_inference import is_referring_model
+    if is_referring_model(model) or args.text:
+        return run_referring(model, images, args)
+    # -----------------------------------------------------------------------
     from vpd.models.estimators import DiffusionPoseEstimator
     if isinstance(model, DiffusionPoseEstimator):
         return run_pose(args, model, images)
@@ -212,6 +224,50 @@ def run_pose(args: argparse.Namespace, model, images: List[str]) -> int:
     json_path = osp.join(args.out_dir, 'keypoints.json')
     atomic_write_bytes(json.dumps(results).encode('utf-8'), json_path)
     print(f'[inference] keypoints of {len(results)} persons -> {json_path}')
+    return 0
+
+
+def run_referring(model, images: List[str], args) -> int:
+    """Write an overlay and a binary mask per image and sentence.
+
+    Args:
+        model: A referring model from :func:`vpd.apis.init_model`.
+        images (list[str]): Image paths.
+        args (argparse.Namespace): Parsed arguments (``text``, ``out_dir``,
+            ``opacity``).
+
+    Returns:
+        int: Exit status.
+    """
+    import cv2
+
+    from vpd.apis import inference_model
+    from vpd.apis.referring_inference import is_referring_model
+    from vpd.visualization import draw_referring_mask, write_image_atomic
+    if not is_referring_model(model):
+        raise ValueError(f'--text is for referring-segmentation configs; '
+                         f'{args.config} builds a {type(model).__name__}')
+    if not args.text:
+        raise ValueError(f'{args.config} is a referring-segmentation model: '
+                         'give the sentence with --text "..."')
+    for i, path in enumerate(images, start=1):
+        t0 = time.time()
+        samples = inference_model(model, path, text=list(args.text))
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise IOError(f'Could not read image "{path}"')
+        stem = osp.splitext(osp.basename(path))[0]
+        for k, (text, sample) in enumerate(zip(args.text, samples)):
+            mask = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
+            out = osp.join(args.out_dir, f'{stem}_refer{k}.png')
+            write_image_atomic(out, draw_referring_mask(
+                bgr[..., ::-1], mask, opacity=args.opacity))
+            _write_png_atomic(
+                osp.join(args.out_dir, f'{stem}_refer{k}_mask.png'),
+                mask * 255)
+            print(f'[inference] {i}/{len(images)} {path} "{text}" -> {out} '
+                  f'({int(mask.sum())} px, {time.time() - t0:.1f} s)',
+                  flush=True)
     return 0
 
 

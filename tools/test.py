@@ -80,7 +80,8 @@ def trigger_visualization_hook(cfg: Config, args) -> Config:
     hook = default_hooks['visualization']
     hook['draw'] = True
     ours = hook.get('type') in ('DepthVisualizationHook',
-                                'SegOverlayVisualizationHook')
+                                'SegOverlayVisualizationHook',
+                                'ReferringVisualizationHook')
     if args.show:
         if ours:
             raise ValueError('--show opens windows; write the images with '

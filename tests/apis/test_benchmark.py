@@ -139,3 +139,28 @@ def test_training_memory_on_meta_device():
     assert 0 < ckpt['activations'] < 0.6 * two['activations']
     assert two['total'] == sum(two[k] for k in ('params', 'grads', 'adamw',
                                                 'activations'))
+
+
+def test_referring_family_samples_and_phases():
+    """Referring segmentors are registered: a sentence and a box mask per
+    sample; every phase runs on the quickstart config without its CLIP
+    folder (a seeded stand-in text model of the config's width)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs', 'quickstart',
+        'vpd_tiny-lavt_1xb8-600_synthetic-refer-64x64.py'))
+    cfg.model.conditioner.text_encoder = 'no/such/clip_folder'
+    prepared = bm.prepare_benchmark_config(cfg)
+    assert prepared.model.conditioner.text_encoder is None
+    model = bm.build_benchmark_model(prepared)
+    samples = bm.synthetic_data_samples(model, 5, (32, 48), seed=0)
+    assert [s.metainfo['text'] for s in samples] == [
+        bm.SYNTHETIC_SENTENCES[i % 4] for i in range(5)]
+    for s in samples:
+        mask = s.gt_sem_seg.data
+        assert mask.shape == (1, 32, 48) and mask.sum() == 16 * 24
+    result = bm.run_benchmark(cfg, phases=['forward', 'train', 'test'],
+                              iters=1, warmup=0, size=(64, 64),
+                              train_batch_size=2, flops=False, probe=False)
+    for name in ('forward', 'train', 'test'):
+        assert result['phases'][name]['median_s'] > 0

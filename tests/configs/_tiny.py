@@ -10,7 +10,10 @@ model dict) of any task:
 * every dict with a ``class_embeddings`` key gets ``class_embeddings=None``
   (seeded random embeddings; a conditioner without ``num_classes``, e.g.
   KITTI's file-defined scene list, gets 4);
-* ``SyncBN`` becomes ``BN`` (single-process tests).
+* ``SyncBN`` becomes ``BN`` (single-process tests);
+* a ``SentenceConditioner`` (referring segmentation) gets
+  ``text_encoder=None`` (a seeded random tiny CLIP text model of the
+  UNet's width, no files) and no precomputed ``feature_file``.
 
 Nothing else changes: the widths that follow from the UNet (conditioner
 ``embed_dim`` / ``time_embed_dim``, neck ``in_channels`` / ``embed_dim``,
@@ -70,6 +73,9 @@ def tinyfy(cfg: Union[Config, dict],
                 d['num_classes'] = 4
         if d.get('type') == 'SyncBN':
             d['type'] = 'BN'
+        if d.get('type') == 'SentenceConditioner':
+            d['text_encoder'] = None
+            d.pop('feature_file', None)
 
     _walk(model, rewrite)
     if not found:

@@ -150,3 +150,34 @@ def test_pose_task(tmp_path):
     assert results[0]['bbox'] == [0.0, 0.0, 47.0, 63.0]
     assert summary.startswith('48x64 px, one box (the whole image): 17 of '
                               '17 keypoints above 0.00')
+
+
+def test_referring_task_row(tmp_path):
+    """The referring row: found before seg (a referring segmentor is a
+    segmentor too); a sentence in, overlay + binary mask PNG + summary out;
+    an empty sentence is refused with a clear message."""
+    from vpd.apis import init_model
+    from vpd.apis.demo_tasks import (DEMO_TASKS, ReferringDemoTask,
+                                     find_demo_task)
+    refer = osp.join(ROOT, 'configs', 'quickstart',
+                     'vpd_tiny-lavt_1xb8-600_synthetic-refer-64x64.py')
+    torch.manual_seed(0)
+    model = init_model(refer, cfg_options={
+        'model.backbone.pretrained': None,
+        'model.conditioner.text_encoder': None})  # seeded stand-in
+    task = find_demo_task(model)
+    assert isinstance(task, ReferringDemoTask)
+    assert task is DEMO_TASKS['referring']
+    assert [f.kind for f in task.inputs] == ['text']
+    image = str(tmp_path / 'shapes.jpg')
+    cv2.imwrite(image, np.full((40, 56, 3), 127, np.uint8))
+    overlay, mask_png, summary = task.predict(model, image, str(tmp_path),
+                                              'the red square on the left')
+    assert overlay.shape == (40, 56, 3) and overlay.dtype == np.uint8
+    mask = cv2.imread(mask_png, cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (40, 56) and set(np.unique(mask)) <= {0, 255}
+    assert osp.basename(mask_png) == 'shapes_mask.png'
+    assert summary.startswith('"the red square on the left": ')
+    assert summary.split(': ')[1].startswith(f'{int((mask > 0).sum())} px')
+    with pytest.raises(ValueError, match='Type a sentence'):
+        task.predict(model, image, str(tmp_path), '   ')

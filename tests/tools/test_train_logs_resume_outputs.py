@@ -50,7 +50,7 @@ def _log(work, stamp=None):
     return open(logs[-1] if stamp is None else stamp).read(), logs
 
 
-def test_train_interrupt_resume_and_test(tmp_path, monkeypatch):
+def test_train_interrupt_resume_and_test(tmp_path, monkeypatch, capsys):
     import test as test_tool
     import train as train_tool
     from make_synthetic_depth import make_synthetic_depth
@@ -87,6 +87,12 @@ def test_train_interrupt_resume_and_test(tmp_path, monkeypatch):
     assert 'paramwise_options' not in log
     assert 'Config:\n' not in log and "model = dict(" not in log
     dumped = re.search(r'Config: written to (\S+)', log).group(1)
+    # the environment and hook tables are in the file, not on the console
+    assert 'System environment' in log and 'Hooks will be executed' in log
+    console = capsys.readouterr().out
+    assert 'Iter(train) [10/30]' in console
+    assert 'System environment' not in console
+    assert 'Hooks will be executed' not in console
     assert osp.isfile(dumped) and osp.dirname(dumped).startswith(work)
     assert glob.glob(osp.join(work, '*', 'vis_data', 'events.out.tfevents*'))
 

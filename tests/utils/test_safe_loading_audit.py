@@ -212,10 +212,13 @@ def read_official_converter(folder, data):
 
 
 def read_refer_pickle(folder, data):
-    """REFER refs(unc).p annotations: vpd.utils.checkpoint's restricted
-    unpickler (plain containers and scalars only)."""
-    from vpd.utils.checkpoint import restricted_pickle_load
-    restricted_pickle_load(_put(folder, 'refs(unc).p', data))
+    """REFER refs(unc).p annotations, as the referring dataset reads them
+    (ReferDataset -> load_refs_pickle -> vpd.utils.checkpoint's restricted
+    unpickler: plain containers and scalars only)."""
+    from vpd.datasets import ReferDataset
+    _put(folder, 'refcoco/refs(unc).p', data)
+    ReferDataset(data_root=folder, dataset='refcoco', split_by='unc')
+
 
 
 READ_PATHS = [

@@ -7,10 +7,11 @@ from .inference import (build_inference_pipeline, dataset_meta_from_config,
                         inference_depth, inference_model, init_model,
                         load_model_weights, prepare_config_for_checkpoint)
 from .pose_inference import inference_pose, load_bboxes_file
+from .referring_inference import inference_referring
 
 __all__ = [
     'init_model', 'inference_model', 'inference_depth', 'load_model_weights',
     'prepare_config_for_checkpoint', 'dataset_meta_from_config',
     'build_inference_pipeline', 'resolve_config_paths', 'autocast_inference',
-    'inference_pose', 'load_bboxes_file'
+    'inference_pose', 'load_bboxes_file', 'inference_referring'
 ]

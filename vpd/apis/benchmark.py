@@ -28,10 +28,13 @@ samples with the targets the loss reads. A model class either defines
 ``synthetic_data_samples(batch_size, size)`` returning a list of data
 samples, or a function is registered for its class name (or a base class
 name) with :func:`register_synthetic_samples`. Depth estimators
-(``gt_depth_map``), mmseg encoder-decoders (``gt_sem_seg``) and top-down
+(``gt_depth_map``), mmseg encoder-decoders (``gt_sem_seg``), top-down
 pose estimators (``gt_fields.heatmaps``, ``gt_instance_labels.
-keypoint_weights``; the test image is one person box covering it) are
-registered here.
+keypoint_weights``; the test image is one person box covering it) and
+referring segmentors (a sentence in ``metainfo['text']`` and a box mask) are
+registered here. A referring model whose CLIP text folder is absent gets a
+seeded random text model of the same shape (the sentence features are
+computed at every step, as in training without a feature file).
 
 Hand-written because mmengine's and mmseg's benchmark scripts time only
 inference of a built dataset and report no FLOPs or training memory.
@@ -142,6 +145,31 @@ def _pose_samples(model, batch_size, size, gen):
     return out
 
 
+#: Sentences of the synthetic referring-segmentation samples (a batch
+#: cycles through them).
+SYNTHETIC_SENTENCES = ('the red square on the left',
+                       'the man in the blue shirt standing behind the table',
+                       'the dog', 'the second car from the right')
+
+
+@register_synthetic_samples('ReferringSegmentor')
+def _referring_samples(model, batch_size, size, gen):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    h, w = size
+    out = []
+    for i in range(batch_size):
+        sample = SegDataSample(metainfo=dict(
+            _meta(h, w), text=SYNTHETIC_SENTENCES[i % 4], ref_id=i))
+        mask = torch.zeros(1, h, w, dtype=torch.long)  # a box object
+        y0 = int(torch.randint(0, h - h // 2, (1, ), generator=gen))
+        x0 = int(torch.randint(0, w - w // 2, (1, ), generator=gen))
+        mask[:, y0:y0 + h // 2, x0:x0 + w // 2] = 1
+        sample.gt_sem_seg = PixelData(data=mask)
+        out.append(sample)
+    return out
+
+
 def synthetic_data_samples(model: nn.Module, batch_size: int,
                            size: Tuple[int, int], seed: int = 0) -> List:
     """Data samples with random ground truth for a training step.
@@ -207,6 +235,14 @@ def prepare_benchmark_config(cfg: Config,
         cond = d.get('class_embeddings')
         if isinstance(cond, str) and not os.path.isfile(cond):
             d['class_embeddings'] = None
+        if d.get('type') == 'SentenceConditioner':
+            # a seeded random text model of the same shape (CLIP ViT-L/14
+            # at width 768) when the config's CLIP folder is absent
+            text = d.get('text_encoder')
+            if isinstance(text, str) and not os.path.exists(
+                    os.path.expanduser(text)):
+                d['text_encoder'] = None
+            d['feature_file'] = None
         if (d.get('type') == 'StableDiffusionBackbone'
                 and storage_dtype is not None):
             d['dtype'] = storage_dtype
@@ -424,8 +460,11 @@ def test_time_batch(cfg: Config, batch_size: int, size: Tuple[int, int],
     top_down = cfg.model.get('type') == 'DiffusionPoseEstimator'
     data = []
     for i in range(batch_size):
+        # (``text``: the sentence of a referring-segmentation model; the
+        # other pipelines do not pack it)
         res = dict(img=_random_image(*size, seed + i),
-                   img_path='synthetic/kitchen_0001/rgb_00001.jpg')
+                   img_path='synthetic/kitchen_0001/rgb_00001.jpg',
+                   text=SYNTHETIC_SENTENCES[i % 4])
         if top_down:  # one person box: the whole image
             res.update(bbox=np.array([[0, 0, size[1] - 1, size[0] - 1]],
                                      np.float32),

@@ -30,7 +30,8 @@ import numpy as np
 import torch.nn as nn
 
 __all__ = ['DemoField', 'DemoTask', 'DepthDemoTask', 'SegDemoTask',
-           'PoseDemoTask', 'DEMO_TASKS', 'find_demo_task', 'new_request_dir']
+           'PoseDemoTask', 'ReferringDemoTask', 'DEMO_TASKS',
+           'find_demo_task', 'new_request_dir']
 
 
 @dataclass(frozen=True)
@@ -259,9 +260,52 @@ class PoseDemoTask(DemoTask):
         return [drawn, path, summary]
 
 
-#: Task name -> task, in the order they are tried by :func:`find_demo_task`.
+class ReferringDemoTask(DemoTask):
+    """Referring segmentation: the object a sentence describes, tinted and
+    outlined over the image, and its binary mask (PNG, 0 / 255)."""
+
+    name = 'referring'
+    inputs = (DemoField('text', 'Sentence describing the object',
+                        'the shape on the left'), )
+    outputs = (DemoField('image', 'Mask overlay'),
+               DemoField('file', 'Binary mask PNG (255 = the object)'),
+               DemoField('text', 'Summary'))
+
+    def matches(self, model: nn.Module) -> bool:
+        """Models that read a sentence (``conditioner.needs_text``)."""
+        from .referring_inference import is_referring_model
+        return is_referring_model(model)
+
+    def predict(self, model: nn.Module, image_path: str, out_dir: str,
+                sentence: str = '') -> List[Any]:
+        """The mask of one sentence; see the class docstring.
+
+        Raises:
+            ValueError: The sentence is empty, or the image unreadable.
+        """
+        from vpd.apis import inference_model
+        from vpd.visualization import draw_referring_mask
+        t0 = time.time()
+        if not str(sentence or '').strip():
+            raise ValueError('Type a sentence describing the object to '
+                             'segment (e.g. "the dog on the left")')
+        rgb = _read_rgb(image_path)
+        sample = inference_model(model, np.ascontiguousarray(rgb[..., ::-1]),
+                                 text=str(sentence))
+        mask = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
+        png = osp.join(out_dir, f'{_stem(image_path)}_mask.png')
+        _write_png_atomic(png, mask * 255)
+        summary = (f'"{sentence}": {int(mask.sum())} px '
+                   f'({100 * mask.mean():.1f}% of {mask.shape[1]}x'
+                   f'{mask.shape[0]}), {time.time() - t0:.1f} s')
+        return [draw_referring_mask(rgb, mask), png, summary]
+
+
+#: Task name -> task, in the order they are tried by :func:`find_demo_task`
+#: (referring before seg: a referring segmentor is a segmentor too).
 DEMO_TASKS: Dict[str, DemoTask] = {
     'depth': DepthDemoTask(),
+    'referring': ReferringDemoTask(),
     'seg': SegDemoTask(),
     'pose': PoseDemoTask(),
 }

@@ -39,7 +39,7 @@ ImageInput = Union[str, np.ndarray]
 #: Test-pipeline transforms that read annotations (absent for your own
 #: images) or crop a benchmark region; dropped by :func:`inference_model`.
 INFERENCE_SKIPPED_TRANSFORMS = ('LoadDepthMap', 'LoadAnnotations',
-                                'KBCrop')
+                                'KBCrop', 'LoadReferMask')
 
 
 def _model_cfgs(cfg: Config) -> List[ConfigDict]:
@@ -291,8 +291,9 @@ def build_inference_pipeline(cfg: Config, from_array: bool = False):
 
 def inference_model(model: nn.Module,
                     imgs: Union[ImageInput, Sequence[ImageInput]],
-                    bboxes: Optional[Any] = None):
-    """Predict depth, segmentation or poses for images.
+                    bboxes: Optional[Any] = None,
+                    text: Optional[Union[str, Sequence[str]]] = None):
+    """Predict depth, segmentation, poses or referred objects for images.
 
     Args:
         model (nn.Module): From :func:`init_model` (needs ``model.cfg``).
@@ -302,14 +303,28 @@ def inference_model(model: nn.Module,
             boxes ``[N, 4]`` / ``[N, 5]`` (x1, y1, x2, y2(, score)) of the
             image, or one such array per image of a list. None: the whole
             image is one box.
+        text (str | list[str], optional): Referring-segmentation models
+            only (required there): the sentence(s) describing the object;
+            see :func:`vpd.apis.referring_inference.inference_referring`.
 
     Returns:
         SegDataSample | list[SegDataSample] | list[dict]: ``pred_depth_map``
         (metres) for depth models, ``pred_sem_seg`` and ``seg_logits`` for
-        segmentors, COCO keypoint results (one dict per box,
+        segmentors (for a referring model ``pred_sem_seg`` is the object's
+        0/1 mask, a list over sentences when ``text`` is a list), COCO
+        keypoint results (one dict per box,
         :func:`vpd.apis.pose_inference.inference_pose`) for pose models; a
         list (per image) when a list was given.
     """
+    # --- referring segmentation: one mask per sentence (referring_inference)
+    from .referring_inference import inference_referring, is_referring_model
+    if text is not None or is_referring_model(model):
+        if text is None:
+            raise ValueError(f'{type(model).__name__} segments the object a '
+                             'sentence describes: pass text="..."')
+        if bboxes is not None:
+            raise ValueError('bboxes is for pose models only')
+        return inference_referring(model, imgs, text)
     # --- pose models: top-down, one crop per person box (pose_inference) ---
     from vpd.models.estimators import DiffusionPoseEstimator
     if isinstance(model, DiffusionPoseEstimator):

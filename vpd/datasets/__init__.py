@@ -4,10 +4,12 @@ from .coco_keypoint_dataset import CocoKeypointDataset
 from .kitti_depth_dataset import KITTIDepthDataset
 from .nyu_depth_dataset import (NYU_SCENE_CLASSES, NYUDepthDataset,
                                 get_nyu_scene_index)
+from .refer_dataset import ReferDataset, load_refs_pickle
 from .transforms import (CutDepth, DepthPhotometricAug, GenerateHeatmapTarget,
-                         KBCrop, LoadDepthMap, PackPoseInputs, TopdownAffine,
-                         TopdownGetBBoxCenterScale, TopdownRandomBBoxTransform,
-                         TopdownRandomFlip, TopdownRandomHalfBody)
+                         KBCrop, LoadDepthMap, LoadReferMask, PackPoseInputs,
+                         TopdownAffine, TopdownGetBBoxCenterScale,
+                         TopdownRandomBBoxTransform, TopdownRandomFlip,
+                         TopdownRandomHalfBody)
 
 __all__ = [
     'BaseDepthDataset', 'NYUDepthDataset', 'KITTIDepthDataset',
@@ -15,5 +17,6 @@ __all__ = [
     'DepthPhotometricAug', 'KBCrop', 'LoadDepthMap', 'CocoKeypointDataset',
     'TopdownGetBBoxCenterScale', 'TopdownRandomFlip',
     'TopdownRandomHalfBody', 'TopdownRandomBBoxTransform', 'TopdownAffine',
-    'GenerateHeatmapTarget', 'PackPoseInputs'
+    'GenerateHeatmapTarget', 'PackPoseInputs', 'ReferDataset',
+    'load_refs_pickle', 'LoadReferMask'
 ]

@@ -1,4 +1,4 @@
 """Evaluation of vpd: metrics registered in the vpd scope."""
-from .metrics import CocoKeypointMetric, DepthMetric
+from .metrics import CocoKeypointMetric, DepthMetric, ReferringMetric
 
-__all__ = ['DepthMetric', 'CocoKeypointMetric']
+__all__ = ['DepthMetric', 'CocoKeypointMetric', 'ReferringMetric']

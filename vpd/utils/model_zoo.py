@@ -100,6 +100,29 @@ MODEL_ZOO: Dict[str, Dict[str, Any]] = {
         filename='vpd_seg_sd1-5_ade20k-512x512.pth',
         format='vpd-seg',
         config='configs/vpd/vpd_sd15-fpn_8xb2-80k_ade20k-512x512.py'),
+    # VPD referring segmentation (wl-zhao/VPD refer/README.md), val oIoU:
+    # RefCOCO 73.46, RefCOCO+ 63.93, G-Ref (UMD) 63.12. Files of
+    # refer/train.py: {'model', 'optimizer', 'epoch', 'args' (an argparse
+    # Namespace, read by the safe loader's allow-list), 'lr_scheduler'}.
+    'vpd-refer-refcoco': dict(
+        url='https://cloud.tsinghua.edu.cn/f/78c884b131ec4d9d9fe5/?dl=1',
+        sha256=None,
+        filename='vpd_ris_refcoco.pth',
+        format='vpd-refer',
+        config='configs/vpd/vpd_sd15-lavt_8xb4-40e_refcoco-512x512.py'),
+    'vpd-refer-refcoco+': dict(
+        url='https://cloud.tsinghua.edu.cn/f/5896714e834b4451801c/?dl=1',
+        sha256=None,
+        filename='vpd_ris_refcoco+.pth',
+        format='vpd-refer',
+        config='configs/vpd/vpd_sd15-lavt_8xb4-40e_refcoco+-512x512.py'),
+    'vpd-refer-refcocog': dict(
+        url='https://cloud.tsinghua.edu.cn/f/55e5fc86d7b94e71a102/?dl=1',
+        sha256=None,
+        filename='vpd_ris_gref.pth',
+        format='vpd-refer',
+        config='configs/vpd/vpd_sd15-lavt_8xb4-40e_refcocog-umd-'
+        '512x512.py'),
     # mmsegmentation 1.2.2's VPD depth port, NYUv2: RMSE 0.253 (480 crop)
     # and 0.258 (512 crop).
     'vpd-depth-nyu-mmseg-480x480': dict(

@@ -117,6 +117,66 @@ def write_tiny_sd_checkpoint(path: str,
     return ckpt
 
 
+@torch.no_grad()
+def init_word_identity_clip_(model: nn.Module) -> nn.Module:
+    """Make a transformers ``CLIPTextModel`` a bag of word vectors (in place).
+
+    Every attention and MLP residual branch is zeroed and the position
+    embedding too, so ``last_hidden_state`` at each position is the final
+    LayerNorm of that position's token embedding (seeded random vectors,
+    nearly orthogonal): the word identity, with nothing mixed in. The
+    architecture and key names stay CLIP's.
+
+    Args:
+        model (nn.Module): ``CLIPTextModel``.
+
+    Returns:
+        nn.Module: ``model``.
+    """
+    text = getattr(model, "text_model", model)  # transformers < 5 nests it
+    text.embeddings.position_embedding.weight.zero_()
+    for layer in text.encoder.layers:
+        layer.self_attn.out_proj.weight.zero_()
+        layer.self_attn.out_proj.bias.zero_()
+        layer.mlp.fc2.weight.zero_()
+        layer.mlp.fc2.bias.zero_()
+    text.final_layer_norm.weight.fill_(1.0)
+    text.final_layer_norm.bias.zero_()
+    return model
+
+
+def write_tiny_clip_text(path: str, width: int = 32, num_layers: int = 2,
+                         seed: int = 0, word_identity: bool = False) -> None:
+    """Save a seeded random tiny transformers ``CLIPTextModel`` folder.
+
+    The stand-in for CLIP ViT-L/14 of the tiny referring-segmentation
+    configs (width = the tiny UNet's cross-attention width). Only the model
+    is written; :func:`vpd.utils.clip_text.load_clip_tokenizer` falls back
+    to open_clip's bundled CLIP tokenizer (CLIP's ids, offline).
+
+    Args:
+        path (str): Output folder (``config.json`` + ``model.safetensors``).
+        width (int): Hidden size. Defaults to 32.
+        num_layers (int): Transformer layers. Defaults to 2.
+        seed (int): Seed of the random weights. Defaults to 0.
+    """
+    from transformers import CLIPTextConfig, CLIPTextModel
+    cfg = CLIPTextConfig(hidden_size=width, intermediate_size=2 * width,
+                         num_hidden_layers=num_layers, num_attention_heads=2,
+                         vocab_size=49408, max_position_embeddings=77,
+                         bos_token_id=49406, eos_token_id=49407,
+                         pad_token_id=49407)
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        model = CLIPTextModel(cfg).eval()
+    finally:
+        torch.random.set_rng_state(state)
+    if word_identity:
+        init_word_identity_clip_(model)
+    model.save_pretrained(path, safe_serialization=True)
+
+
 def main(argv: Optional[list] = None) -> int:
     """CLI: ``python -m vpd.utils.tiny_sd OUT.ckpt [--seed N]``."""
     import argparse
@@ -127,10 +187,17 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--random-vae', action='store_true',
                         help='keep the VAE random instead of pooling')
+    parser.add_argument('--clip-text', metavar='DIR',
+                        help='also write a tiny random CLIP text model '
+                        '(transformers folder) there, for the tiny '
+                        'referring-segmentation configs')
     args = parser.parse_args(argv)
     write_tiny_sd_checkpoint(args.out, seed=args.seed,
                              pooling_vae=not args.random_vae)
     print(f'Wrote {args.out}')
+    if args.clip_text:
+        write_tiny_clip_text(args.clip_text, seed=args.seed)
+        print(f'Wrote {args.clip_text}')
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Written for the converter tests from a reading of the reference code
 (``wl-zhao/VPD`` ``depth/models_depth/model.py``, ``vpd/models.py``,
-``segmentation/models/vpd_seg.py``; ``fudan-zvg/meta-prompts``
+``segmentation/models/vpd_seg.py``, ``refer/models_refer/model.py``,
+``refer/lib/mask_predictor.py``; ``fudan-zvg/meta-prompts``
 ``depth/models_depth/model.py``, ``meta_prompts/models.py``,
 ``segmentation/models/model.py``; mmsegmentation 1.2.2
 ``mmseg/models/backbones/vpd.py``, ``decode_heads/vpd_depth_head.py``).
@@ -95,6 +96,17 @@ OFFICIAL_PREFIXES: Dict[str, List[str]] = {
             'decode_head.fpn_bottleneck', 'decode_head.conv_seg',
             'auxiliary_head.convs', 'auxiliary_head.conv_seg'
         ]),
+    # VPDRefer: encoder_vq (ldm first stage, decoder deleted), unet
+    # (UNetWrapper around the whole ldm UNet: time_embed and out kept),
+    # text_adapter (TextAdapterRefer), classifier (SimpleDecoding), gamma.
+    # No CLIP weights (the text model lives outside VPDRefer).
+    'vpd-refer': (
+        _prefixed('encoder_vq.', _LDM_VAE_ENC) +
+        _prefixed('unet.unet.diffusion_model.',
+                  _LDM_UNET + ('time_embed', 'out')) +
+        ['gamma', 'text_adapter.fc', 'classifier.conv1_1'] +
+        [f'classifier.{kind}{i}_{lvl}' for lvl in (4, 3, 2)
+         for i in (1, 2) for kind in ('conv', 'bn')]),
     # mmseg DepthEstimator: backbone (VPD: the whole first stage, decoder
     # included; UNetWrapper with `out`; K + 1 class embeddings; gamma;
     # text_adapter) and decode_head (VPDDepthHead).
@@ -370,3 +382,40 @@ def metaprompts_seg(sd: StateDict, x: torch.Tensor, backbone,
         outs.append(torch.einsum('bchw,bnc->bnhw', feat, ctx))
     head = _mmseg_module(head_cfg, sd, 'decode_head.')
     return head(outs)
+
+
+# ---------------------------------------------------------------------------
+# referring segmentation
+# ---------------------------------------------------------------------------
+def vpd_refer(sd: StateDict, x: torch.Tensor, l_feats: torch.Tensor,
+              backbone) -> torch.Tensor:
+    """Official ``VPDRefer.forward(img, l_feats)`` on normalised images.
+
+    ``l_feats`` (``[B, L, D]``) is CLIP's ``last_hidden_state`` of the
+    padded token ids (``refer/train.py``). ``TextAdapterRefer``: ``c = f +
+    gamma * fc(f)``; the UNet runs at t = 1 with context ``c`` (attention
+    maps recorded by the backbone); ``SimpleDecoding(c4, c3, c2, c1)``:
+    upsample (bilinear, align_corners=True) when smaller, concatenate
+    ``[coarse, fine]``, conv3x3 - BN - ReLU twice, and ``conv1_1``; then
+    bilinear (align_corners=True) to the input size.
+    """
+    b = x.shape[0]
+    ctx = l_feats + sd['gamma'] * mlp(sd, 'text_adapter.fc', l_feats)
+    c1, c2, c3, c4 = backbone.unet_features(
+        backbone.encode(x), ctx, backbone.time_embedding(b, x.device))
+
+    def fuse(coarse, fine, level):
+        if (coarse.shape[-2] < fine.shape[-2]
+                or coarse.shape[-1] < fine.shape[-1]):
+            coarse = F.interpolate(coarse, size=fine.shape[-2:],
+                                   mode='bilinear', align_corners=True)
+        out = torch.cat([coarse, fine], 1)
+        for i in (1, 2):
+            out = F.relu(bn(sd, f'classifier.bn{i}_{level}',
+                            conv(sd, f'classifier.conv{i}_{level}', out)))
+        return out
+
+    out = fuse(fuse(fuse(c4, c3, 4), c2, 3), c1, 2)
+    out = conv(sd, 'classifier.conv1_1', out)
+    return F.interpolate(out, size=x.shape[-2:], mode='bilinear',
+                         align_corners=True)

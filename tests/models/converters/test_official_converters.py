@@ -203,8 +203,8 @@ def test_wrong_model_kind_and_unsupported_formats(vpd_pair):
                        'classifier.x.weight': torch.zeros(1)},
              'args': None}
     assert detect_source(refer) == 'vpd-refer'
-    with pytest.raises(NotImplementedError, match='referring'):
-        convert_checkpoint(refer, 'vpd', b)
+    with pytest.raises(ConversionError, match='ReferringSegmentor'):
+        convert_checkpoint(refer, 'vpd', b)  # a depth model: wrong kind
     with pytest.raises(ConversionError, match='already in this project'):
         convert_checkpoint({'state_dict': b.state_dict()}, 'auto', b)
     with pytest.raises(ValueError, match='Unknown source'):

@@ -9,6 +9,9 @@ a corrupt or missing file is an error naming it.
 Top-down pose: the ``Topdown*`` transforms, ``GenerateHeatmapTarget`` and
 ``PackPoseInputs`` stand in for mmpose's (which is not a dependency; README,
 Installation notes).
+
+Referring segmentation: ``LoadReferMask`` rasterises the referred object's
+COCO polygons.
 """
 from .cut_depth import CutDepth
 from .depth_photometric_aug import DepthPhotometricAug
@@ -17,6 +20,7 @@ from .kb_crop import KBCrop
 from .load_annotations import LoadAnnotations
 from .load_depth_map import LoadDepthMap
 from .load_image_from_file import LoadImageFromFile
+from .load_refer_mask import LoadReferMask
 from .pack_pose_inputs import PackPoseInputs
 from .topdown_affine import TopdownAffine, get_warp_matrix
 from .topdown_get_bbox_center_scale import TopdownGetBBoxCenterScale
@@ -29,5 +33,5 @@ __all__ = [
     'LoadAnnotations', 'LoadImageFromFile', 'TopdownGetBBoxCenterScale',
     'TopdownRandomFlip', 'TopdownRandomHalfBody', 'TopdownRandomBBoxTransform',
     'TopdownAffine', 'get_warp_matrix', 'GenerateHeatmapTarget',
-    'PackPoseInputs'
+    'PackPoseInputs', 'LoadReferMask'
 ]

@@ -4,11 +4,12 @@ from .empty_target_hook import EmptyTargetError, EmptyTargetHook
 from .non_finite_guard_hook import NonFiniteGuardHook, NonFiniteLossError
 from .pose_visualization_hook import PoseVisualizationHook
 from .progress_logger_hook import ProgressLoggerHook
+from .referring_visualization_hook import ReferringVisualizationHook
 from .seg_overlay_visualization_hook import SegOverlayVisualizationHook
 
 __all__ = [
     'CheckpointHook', 'DepthVisualizationHook', 'EmptyTargetHook',
     'EmptyTargetError', 'NonFiniteGuardHook', 'NonFiniteLossError',
     'PoseVisualizationHook', 'ProgressLoggerHook',
-    'SegOverlayVisualizationHook'
+    'SegOverlayVisualizationHook', 'ReferringVisualizationHook'
 ]

@@ -1,19 +1,34 @@
 """The project's mmengine runner: the config goes to the work dir."""
 from __future__ import annotations
 
+import logging
 import os.path as osp
 from collections import OrderedDict
 
 from mmengine.dist import master_only
+from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from mmengine.utils.dl_utils import collect_env
 
 from vpd.registry import RUNNERS
 
 
+# Start-up blocks that go to the log file only (unless ``log_config=True``):
+# the environment (about 30 lines) and the hook order (about 60 lines).
+FILE_ONLY_PREFIXES = ('Hooks will be executed in the following order',
+                      '\n' + '-' * 60 + '\nSystem environment')
+
+
+class _FileOnly(logging.Filter):
+    """Keeps the start-up blocks above off a console handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(FILE_ONLY_PREFIXES)
+
+
 @RUNNERS.register_module()
 class VPDRunner(Runner):
-    """mmengine's ``Runner`` that does not print the whole config.
+    """mmengine's ``Runner`` with a short console start-up.
 
     mmengine logs the full config (a few hundred lines for these models) to
     the console and the log file at start-up, and also writes it to the work
@@ -23,12 +38,37 @@ class VPDRunner(Runner):
     to the run's log; ``log_config=True`` in the config
     (``--cfg-options log_config=True``) prints it as mmengine would.
     The environment block is written as mmengine writes it (the method
-    that logs both is re-implemented without the config part). Everything
-    else is mmengine's runner. The configs select it with
+    that logs both is re-implemented without the config part). The
+    environment block and mmengine's table of hook priorities (about 90
+    lines together) go to the log file only, through a ``logging.Filter``
+    on the console handler (the standard library's extension point);
+    ``log_config=True`` prints them too. Everything else is mmengine's
+    runner. The configs select it with
     ``runner_type = 'VPDRunner'`` (``configs/_base_/default_runtime.py``);
     ``tools/train.py`` and ``tools/test.py`` build the runner from
     ``runner_type``.
     """
+
+    def build_logger(self, log_level: int | str = 'INFO',
+                     log_file: str | None = None, **kwargs) -> MMLogger:
+        """Build mmengine's logger; start-up blocks go to the file only.
+
+        Args:
+            log_level (int | str): Level of the handlers. Defaults to
+                ``'INFO'``.
+            log_file (str, optional): Log file; mmengine's default (the
+                run's ``<timestamp>.log``) when None.
+            **kwargs: Passed to ``Runner.build_logger``.
+
+        Returns:
+            MMLogger: The run's logger.
+        """
+        logger = super().build_logger(log_level, log_file, **kwargs)
+        if not self.cfg.get('log_config', False):
+            for handler in logger.handlers:
+                if not isinstance(handler, logging.FileHandler):
+                    handler.addFilter(_FileOnly())
+        return logger
 
     def _log_env(self, env_cfg: dict) -> None:
         """Log the environment (as mmengine), and where the config goes.
@@ -54,7 +94,8 @@ class VPDRunner(Runner):
             '\n    '.join(f'{k}: {v}' for k, v in runtime_env.items()) +
             '\n' + dash_line)
         self.logger.info(f'Config: written to {self._config_path()} '
-                         '(--cfg-options log_config=True prints it here)')
+                         '(environment and hook order: in the log file; '
+                         '--cfg-options log_config=True prints them here)')
 
     def _config_path(self) -> str:
         if self.cfg.filename is not None:

@@ -66,6 +66,8 @@ from vpd.models.conditioners.meta_prompt_conditioner import \
 from vpd.models.necks.meta_prompt_depth_neck import OFFICIAL_MP_DEPTH_KEY_MAP
 from vpd.models.necks.meta_prompt_seg_neck import OFFICIAL_MP_SEG_KEY_MAP
 from vpd.models.segmentors.diffusion_segmentor import OFFICIAL_VPD_SEG_KEY_MAP
+from vpd.models.segmentors.referring_segmentor import \
+    OFFICIAL_VPD_REFER_KEY_MAP
 
 __all__ = [
     'SourceFormat', 'SOURCE_FORMATS', 'FAMILIES', 'VPD_DEPTH_KEY_MAP',
@@ -187,11 +189,11 @@ SOURCE_FORMATS: Dict[str, SourceFormat] = OrderedDict(
             description='official VPD referring segmentation (wl-zhao/VPD '
             "refer/, VPDRefer, {'model', 'optimizer', 'epoch', 'args', "
             "'lr_scheduler'})",
-            supported=False,
-            unsupported_reason=(
-                'this project has no referring-segmentation model yet (the '
-                'LAVT-style classifier and the CLIP text encoder path are '
-                'not implemented), so there is nothing to convert into')),
+            key_map=tuple(OFFICIAL_VPD_REFER_KEY_MAP),
+            wrapper='model',
+            model_type='ReferringSegmentor',
+            conditioner_type='SentenceConditioner',
+            unet_out=True),
         SourceFormat(
             name='metaprompts-depth',
             family='metaprompts',

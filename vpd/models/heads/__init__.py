@@ -1,4 +1,5 @@
+from .simple_decoding_head import SimpleDecodingHead
 from .topdown_heatmap_head import TopdownHeatmapHead
 from .vpd_depth_head import VPDDepthHead
 
-__all__ = ['VPDDepthHead', 'TopdownHeatmapHead']
+__all__ = ['VPDDepthHead', 'TopdownHeatmapHead', 'SimpleDecodingHead']

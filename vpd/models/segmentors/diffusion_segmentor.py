@@ -293,6 +293,27 @@ class DiffusionSegmentor(EncoderDecoder):
             valid += int(keep.sum())
         return valid
 
+    def target_report(self, data_samples: SampleList,
+                      num_valid: int) -> dict:
+        """What :class:`vpd.engine.hooks.EmptyTargetHook` reads of a batch.
+
+        Args:
+            data_samples (list[SegDataSample]): The training batch.
+            num_valid (int): Its non-ignored label pixels
+                (:meth:`check_labels`).
+
+        Returns:
+            dict: ``count`` (valid target pixels), ``valid_range`` (what
+            counts, in words) and ``files`` (a few annotation files).
+        """
+        ignore_index = int(self.decode_head.ignore_index)
+        return dict(count=num_valid,
+                    valid_range=(f'a label in 0..'
+                                 f'{int(self.decode_head.num_classes) - 1}, '
+                                 f'not ignore_index {ignore_index}'),
+                    files=[s.metainfo.get('seg_map_path', '?')
+                           for s in data_samples[:2]])
+
     def predict(self, inputs: Tensor,
                 data_samples: OptSampleList = None) -> SampleList:
         """mmseg's ``predict`` after :meth:`check_labels` (test time)."""
@@ -302,15 +323,9 @@ class DiffusionSegmentor(EncoderDecoder):
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """Losses of the decode (and auxiliary) heads."""
         num_valid = self.check_labels(data_samples)
-        ignore_index = int(self.decode_head.ignore_index)
         MessageHub.get_current_instance().update_info(
-            'train_valid_targets',
-            dict(count=num_valid,
-                 valid_range=(f'a label in 0..'
-                              f'{int(self.decode_head.num_classes) - 1}, '
-                              f'not ignore_index {ignore_index}'),
-                 files=[s.metainfo.get('seg_map_path', '?')
-                        for s in data_samples[:2]]))
+            'train_valid_targets', self.target_report(data_samples,
+                                                      num_valid))
         x = self.extract_feat(inputs, data_samples)
         losses = dict()
         losses.update(self._decode_head_forward_train(x, data_samples))
