@@ -15,6 +15,8 @@ DEPTH = osp.join(ROOT, 'configs', 'quickstart',
                  'vpd_tiny_1xb8-150_synthetic-depth-96x128.py')
 SEG = osp.join(ROOT, 'configs', 'quickstart',
                'vpd_tiny-fpn_1xb4-300_synthetic-seg-64x64.py')
+POSE = osp.join(ROOT, 'configs', 'quickstart',
+                'meta-prompts_tiny_1xb8-300_synthetic-pose-128x96.py')
 
 
 def test_depth_tool_all_phases_table_and_json(tmp_path, capsys):
@@ -63,6 +65,20 @@ def test_seg_tta_pipeline_views_and_sizes():
     result = bm.run_benchmark(cfg, phases=['test'], iters=1, warmup=0,
                               size=(64, 64), flops=False, probe=False)
     assert result['phases']['test']['median_s'] > 0
+
+
+def test_pose_family_all_phases():
+    """Top-down pose: the crop is the codec's input size, the training
+    step gets heatmap targets, the test image is one person box."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(POSE)
+    assert bm._default_sizes(cfg) == ((128, 96), (128, 96))
+    result = bm.run_benchmark(cfg, iters=1, warmup=0, train_batch_size=2,
+                              size=(64, 48), test_size=(80, 60),
+                              flops=False, probe=False)
+    for name in ('forward', 'train', 'test'):
+        assert result['phases'][name]['median_s'] > 0
+    assert result['phases']['train']['images'] == 2
 
 
 def test_default_sizes_of_recipes():

@@ -16,6 +16,8 @@ DEPTH = osp.join(ROOT, 'configs', 'quickstart',
                  'vpd_tiny_1xb8-150_synthetic-depth-96x128.py')
 SEG = osp.join(ROOT, 'configs', 'quickstart',
                'vpd_tiny-fpn_1xb4-300_synthetic-seg-64x64.py')
+POSE = osp.join(ROOT, 'configs', 'quickstart',
+                'meta-prompts_tiny_1xb8-300_synthetic-pose-128x96.py')
 
 
 def _free_port():
@@ -125,6 +127,29 @@ def test_seg_task_and_unknown_model(tmp_path):
         task.predict(model, str(bad), str(tmp_path), 0.5)
     with pytest.raises(TypeError, match='no task for a Linear'):
         find_demo_task(torch.nn.Linear(1, 1))
+
+
+def test_pose_task(tmp_path):
+    """The pose row of the task table: skeleton picture, COCO keypoint
+    JSON, summary; the whole image is the person box."""
+    import json
+
+    from vpd.apis import init_model
+    from vpd.apis.demo_tasks import DEMO_TASKS, PoseDemoTask, find_demo_task
+    torch.manual_seed(0)
+    model = init_model(POSE, cfg_options={'model.backbone.pretrained': None})
+    task = find_demo_task(model)
+    assert isinstance(task, PoseDemoTask) and task is DEMO_TASKS['pose']
+    image = str(tmp_path / 'person.jpg')
+    cv2.imwrite(image, np.full((64, 48, 3), 127, np.uint8))
+    drawn, json_path, summary = task.predict(model, image, str(tmp_path),
+                                             0.0)
+    assert drawn.shape == (64, 48, 3) and drawn.dtype == np.uint8
+    results = json.loads(open(json_path).read())
+    assert len(results) == 1 and len(results[0]['keypoints']) == 17 * 3
+    assert results[0]['bbox'] == [0.0, 0.0, 47.0, 63.0]
+    assert summary.startswith('48x64 px, one box (the whole image): 17 of '
+                              '17 keypoints above 0.00')
 
 
 def test_referring_task_row(tmp_path):

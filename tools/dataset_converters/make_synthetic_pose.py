@@ -4,16 +4,20 @@ Each image has one or more stick figures on a textured background with a
 few distracting strokes. A figure has the 17 COCO keypoints (nose, eyes,
 ears, shoulders, elbows, wrists, hips, knees, ankles) at known positions:
 a random pose (lean, arm and leg angles, elbow and knee bends), size,
-proportions and place. Figures face the camera, so the person's left is on
-the image's right; the limbs of the left side are drawn in warm colours
-and those of the right side in cool colours, which is what tells left from
-right (also after a horizontal flip). Keypoint flags follow COCO: ``v = 2``
-visible, ``v = 1`` labelled but hidden (under an occluding patch or a later
-figure), ``v = 0`` unlabelled (outside the image; coordinates 0). ``bbox``
-is the extent of the figure's pixels; ``area`` (the OKS scale) is ``0.53 *
-bbox area``, mmpose's rule for annotations without an area: the pixel
-area of a thin stick figure would make OKS much stricter than for the
-silhouette of a real person.
+proportions and place. Figures face the camera, so the person's left is on the
+image's right; the limbs of the left side are drawn in warm colours and those
+of the right side in cool colours. Every keypoint carries a marker disc whose
+colour names its joint type (the same for the left and the right joint, so a
+horizontal flip, which swaps the left and right labels, keeps colour and label
+consistent), and limbs are thick: with the thin limbs and small dots of the
+first version the figures did not survive the VAE's 8x downsampling and the
+tiny CPU model did not learn (``configs/meta_prompts/README.md``, CPU checks).
+Keypoint flags follow COCO: ``v = 2`` visible, ``v = 1`` labelled but hidden
+(under an occluding patch or a later figure), ``v = 0`` unlabelled (outside the
+image; coordinates 0). ``bbox`` is the extent of the figure's pixels; ``area``
+(the OKS scale) is ``0.53 * bbox area``, mmpose's rule for annotations without
+an area: the pixel area of a thin stick figure would make OKS much stricter
+than for the silhouette of a real person.
 
 Output (what :class:`vpd.datasets.CocoKeypointDataset` and the COCO
 configs read)::
@@ -62,6 +66,17 @@ SKELETON_1BASED = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13],
                    [6, 12], [7, 13], [6, 7], [6, 8], [7, 9], [8, 10],
                    [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6],
                    [5, 7]]
+#: Marker colour (hue in [0, 1), HSV value) of each keypoint: one colour per
+#: joint type (nose, eyes, ears, shoulders, elbows, wrists, hips, knees,
+#: ankles), the same on both sides so that a horizontal flip (which swaps
+#: the left and right labels) keeps colours and labels consistent.
+_TYPE_HUES = ((0.0, 0.5), (0.55, 0.6), (0.8, 0.7), (0.0, 1.0), (0.11, 1.0),
+              (0.22, 1.0), (0.45, 0.9), (0.62, 1.0), (0.85, 1.0))
+JOINT_HUES = tuple(_TYPE_HUES[t] for t in (0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5,
+                                           6, 6, 7, 7, 8, 8))
+#: Limb thickness and body-joint marker radius, fractions of figure height.
+LIMB_WIDTH = 0.08
+MARKER_RADIUS = 0.045
 SPLITS = (('train2017', 'person_keypoints_train2017.json', 0),
           ('val2017', 'person_keypoints_val2017.json', 1))
 DETECTIONS = 'person_detection_results/synthetic_val2017_detections.json'
@@ -148,11 +163,23 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 
 def draw_figure(img: np.ndarray, kpts: np.ndarray, height: float,
-                rng: np.random.Generator) -> np.ndarray:
-    """Draw one figure; returns its mask (bool ``[H, W]``)."""
+                rng: np.random.Generator, limb_width: float = LIMB_WIDTH,
+                marker_radius: float = MARKER_RADIUS) -> np.ndarray:
+    """Draw one figure; returns its mask (bool ``[H, W]``).
+
+    Args:
+        img (np.ndarray): BGR uint8 ``[H, W, 3]``, drawn on in place.
+        kpts (np.ndarray): ``[17, 2]`` keypoints in image pixels.
+        height (float): Nominal figure height in pixels.
+        rng (np.random.Generator): Colours of torso, skin and limbs.
+        limb_width (float): Limb thickness as a fraction of ``height``.
+        marker_radius (float): Radius of the body-joint markers as a
+            fraction of ``height`` (face keypoints: 0.6 of it).
+    """
     h, w = img.shape[:2]
     mask = np.zeros((h, w), np.uint8)
-    limb = max(2, int(round(0.06 * height)))
+    limb = max(2, int(round(limb_width * height)))
+    marker = marker_radius * height
     warm = rng.uniform(-0.05, 0.08)
     cool = rng.uniform(0.52, 0.68)
     torso_col = _colour(rng.uniform(0, 1), rng.uniform(0.1, 0.4),
@@ -185,13 +212,14 @@ def draw_figure(img: np.ndarray, kpts: np.ndarray, height: float,
     for target, col in ((img, skin), (mask, 1)):
         cv2.line(target, n, c, col, limb, cv2.LINE_AA, shift=2)
         cv2.circle(target, c, r, col, -1, cv2.LINE_AA, shift=2)
-    dot = max(1, int(round(0.012 * height * 4)))
-    for i, col in ((1, _colour(warm, 0.9, 0.3)), (2, _colour(cool, 0.9, 0.3)),
-                   (0, (40, 40, 160))):
-        cv2.circle(img, pt(i), dot * 2, col, -1, cv2.LINE_AA, shift=2)
-    for i, hue in ((3, warm), (4, cool)):
-        cv2.circle(img, pt(i), dot * 3, _colour(hue, 0.7, 0.8), -1,
-                   cv2.LINE_AA, shift=2)
+    # Joint markers: a disc of a fixed colour per keypoint (the same in
+    # every image, see JOINT_HUES), large enough to survive the VAE's 8x
+    # downsampling of a 128x96 crop; the face keypoints get smaller ones.
+    for i in range(17):
+        hue, val = JOINT_HUES[i]
+        rad = marker * (0.6 if i < 5 else 1.0)
+        cv2.circle(img, pt(i), max(2, int(round(rad * 4))),
+                   _colour(hue, 1.0, val), -1, cv2.LINE_AA, shift=2)
     return mask > 0
 
 

@@ -28,8 +28,10 @@ samples with the targets the loss reads. A model class either defines
 ``synthetic_data_samples(batch_size, size)`` returning a list of data
 samples, or a function is registered for its class name (or a base class
 name) with :func:`register_synthetic_samples`. Depth estimators
-(``gt_depth_map``), mmseg encoder-decoders (``gt_sem_seg``) and referring
-segmentors (a sentence in ``metainfo['text']`` and a box mask) are
+(``gt_depth_map``), mmseg encoder-decoders (``gt_sem_seg``), top-down
+pose estimators (``gt_fields.heatmaps``, ``gt_instance_labels.
+keypoint_weights``; the test image is one person box covering it) and
+referring segmentors (a sentence in ``metainfo['text']`` and a box mask) are
 registered here. A referring model whose CLIP text folder is absent gets a
 seeded random text model of the same shape (the sentence features are
 computed at every step, as in training without a feature file).
@@ -123,6 +125,23 @@ def _seg_samples(model, batch_size, size, gen):
         sample = SegDataSample(metainfo=_meta(h, w))
         sample.gt_sem_seg = PixelData(
             data=torch.randint(0, k, (1, h, w), generator=gen))
+        out.append(sample)
+    return out
+
+
+@register_synthetic_samples('DiffusionPoseEstimator')
+def _pose_samples(model, batch_size, size, gen):
+    from mmengine.structures import BaseDataElement, InstanceData, PixelData
+    h, w = size
+    hw, hh = (int(v) for v in model.codec.heatmap_size)
+    k = int(model.head.out_channels)
+    out = []
+    for _ in range(batch_size):
+        sample = BaseDataElement(metainfo=_meta(h, w))
+        sample.gt_fields = PixelData(
+            heatmaps=torch.rand(k, hh, hw, generator=gen))
+        sample.gt_instance_labels = InstanceData(
+            keypoint_weights=torch.ones(1, k))
         out.append(sample)
     return out
 
@@ -439,31 +458,39 @@ def test_time_batch(cfg: Config, batch_size: int, size: Tuple[int, int],
     from mmengine.dataset import Compose, pseudo_collate
     steps, use_tta = _test_pipeline_cfg(cfg)
     pipeline = Compose(steps)
+    top_down = cfg.model.get('type') == 'DiffusionPoseEstimator'
     data = []
     for i in range(batch_size):
         # (``text``: the sentence of a referring-segmentation model; the
         # other pipelines do not pack it)
-        item = pipeline(dict(img=_random_image(*size, seed + i),
-                             img_path='synthetic/kitchen_0001/rgb_00001.jpg',
-                             text=SYNTHETIC_SENTENCES[i % 4]))
-        data.append(item)
+        res = dict(img=_random_image(*size, seed + i),
+                   img_path='synthetic/kitchen_0001/rgb_00001.jpg',
+                   text=SYNTHETIC_SENTENCES[i % 4])
+        if top_down:  # one person box: the whole image
+            res.update(bbox=np.array([[0, 0, size[1] - 1, size[0] - 1]],
+                                     np.float32),
+                       bbox_score=np.ones(1, np.float32), id=i, img_id=0)
+        data.append(pipeline(res))
     return pseudo_collate(data), use_tta
 
 
 def _default_sizes(cfg: Config) -> Tuple[Tuple[int, int], Tuple[int, int]]:
     """(training crop, test image) sizes read from the config.
 
-    The crop: the config's ``crop_size`` variable, else the training
-    pipeline's ``RandomCrop``, else the data preprocessor's ``size``, else
-    512x512. The test image: KITTI's 352x1216 after ``KBCrop``; for a depth
-    model trained on square crops (NYU) an image of NYU's 3:4 aspect as tall
-    as the crop (480x640 for 480 crops), so that the shift windows run;
-    otherwise the crop.
+    The crop: the config's ``crop_size`` variable, else (top-down pose) the
+    codec's ``input_size``, else the training pipeline's ``RandomCrop``, else
+    the data preprocessor's ``size``, else 512x512. The test image: KITTI's
+    352x1216 after ``KBCrop``; for a depth model trained on square crops (NYU)
+    an image of NYU's 3:4 aspect as tall as the crop (480x640 for 480 crops),
+    so that the shift windows run; otherwise the crop.
     """
     def pair(c):
         return (c, c) if isinstance(c, int) else tuple(int(v) for v in c)
 
     crop = pair(cfg.crop_size) if cfg.get('crop_size') else None
+    if crop is None and cfg.model.get('type') == 'DiffusionPoseEstimator':
+        w, h = cfg.model.codec['input_size']  # the top-down crop (w, h)
+        crop = (int(h), int(w))
     kb_crop = False
     try:
         for step in cfg.train_dataloader.dataset.pipeline:

@@ -30,8 +30,8 @@ import numpy as np
 import torch.nn as nn
 
 __all__ = ['DemoField', 'DemoTask', 'DepthDemoTask', 'SegDemoTask',
-           'ReferringDemoTask', 'DEMO_TASKS', 'find_demo_task',
-           'new_request_dir']
+           'PoseDemoTask', 'ReferringDemoTask', 'DEMO_TASKS',
+           'find_demo_task', 'new_request_dir']
 
 
 @dataclass(frozen=True)
@@ -210,6 +210,56 @@ class SegDemoTask(DemoTask):
                 png, summary]
 
 
+class PoseDemoTask(DemoTask):
+    """Top-down human pose: the skeletons drawn on the image and the
+    keypoints as JSON in the COCO keypoint result format (image pixels,
+    as ``tools/inference.py`` writes them).
+
+    The page has no person detector: the whole image is one person box
+    (as ``tools/inference.py`` without ``--bboxes``), so the image should
+    show one person, roughly filling it.
+    """
+
+    name = 'pose'
+    inputs = (DemoField('slider', 'Keypoint score threshold (drawing)', 0.3,
+                        0.0, 1.0), )
+    outputs = (DemoField('image', 'Skeleton'),
+               DemoField('file', 'Keypoints (COCO result JSON)'),
+               DemoField('text', 'Summary'))
+
+    def matches(self, model: nn.Module) -> bool:
+        """Pose models: :class:`DiffusionPoseEstimator`."""
+        from vpd.models.estimators import DiffusionPoseEstimator
+        return isinstance(model, DiffusionPoseEstimator)
+
+    def predict(self, model: nn.Module, image_path: str, out_dir: str,
+                kpt_thr: float = 0.3) -> List[Any]:
+        """Pose of one image; see the class docstring for the outputs."""
+        import json
+
+        from vpd.apis import inference_model
+        from vpd.utils.checkpoint import atomic_write_bytes
+        from vpd.visualization import draw_pose_skeletons
+        t0 = time.time()
+        rgb = _read_rgb(image_path)
+        results = inference_model(model, np.ascontiguousarray(rgb[..., ::-1]))
+        flat = np.asarray([r['keypoints'] for r in results],
+                          np.float32).reshape(len(results), -1, 3)
+        boxes = np.asarray([r['bbox'] for r in results], np.float32)
+        boxes[:, 2:] += boxes[:, :2]
+        drawn = draw_pose_skeletons(rgb, flat[..., :2], flat[..., 2],
+                                    kpt_thr=float(kpt_thr), bboxes=boxes)
+        path = osp.join(out_dir, f'{_stem(image_path)}_keypoints.json')
+        atomic_write_bytes(json.dumps(results, indent=1).encode('utf-8'),
+                           path)
+        shown = int((flat[..., 2] >= float(kpt_thr)).sum())
+        summary = (f'{rgb.shape[1]}x{rgb.shape[0]} px, one box (the whole '
+                   f'image): {shown} of {flat.shape[1]} keypoints above '
+                   f'{float(kpt_thr):.2f}, score {results[0]["score"]:.2f} '
+                   f'({time.time() - t0:.1f} s)')
+        return [drawn, path, summary]
+
+
 class ReferringDemoTask(DemoTask):
     """Referring segmentation: the object a sentence describes, tinted and
     outlined over the image, and its binary mask (PNG, 0 / 255)."""
@@ -257,6 +307,7 @@ DEMO_TASKS: Dict[str, DemoTask] = {
     'depth': DepthDemoTask(),
     'referring': ReferringDemoTask(),
     'seg': SegDemoTask(),
+    'pose': PoseDemoTask(),
 }
 
 
