@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import os
-import os.path as osp
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np

@@ -12,6 +12,6 @@ __all__ = [
     'colorize_depth', 'colorize_depth_with_colorbar', 'write_image_atomic',
     'unique_output_path', 'depth_to_points', 'intrinsics_from_fov',
     'write_ply', 'CAMERAS', 'camera_intrinsics', 'RAW_DEPTH_FORMATS',
-    'choose_raw_depth_format', 'write_raw_depth', 'default_palette', 'overlay_segmentation',
-    'draw_pose_skeletons'
+    'choose_raw_depth_format', 'write_raw_depth', 'default_palette',
+    'overlay_segmentation', 'draw_pose_skeletons'
 ]
