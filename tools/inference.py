@@ -243,6 +243,15 @@ def run_dense(args: argparse.Namespace, model, images: List[str],
             if getattr(args, flag) not in (None, False):
                 raise ValueError(f'--{flag.replace("_", "-")} is for depth '
                                  'models')
+    if args.class_name is not None:  # a wrong name fails before any image
+        from vpd.apis.inputs import class_index
+        names = getattr(getattr(model, 'conditioner', None), 'class_names',
+                        None)
+        if not names or model.conditioner.mode != 'per_image':
+            raise ValueError(f'--class-name is for depth models with one '
+                             f'class embedding per image (VPD depth); '
+                             f'{args.config} has none')
+        class_index(names, args.class_name)
     camera = parse_intrinsics(args.intrinsics) if args.intrinsics else \
         default_camera(model.cfg)
     max_depth = getattr(getattr(model, 'decode_head', None), 'max_depth',

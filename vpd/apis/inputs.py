@@ -44,7 +44,8 @@ import numpy as np
 from vpd.utils.scene_class import scene_class_index
 
 __all__ = ['CHANNEL_ORDERS', 'InputImage', 'load_image', 'to_bgr_uint8',
-           'normalize_images', 'scene_class_ids', 'size_batches']
+           'normalize_images', 'class_index', 'scene_class_ids',
+           'size_batches']
 
 #: Channel orders an array can be given in.
 CHANNEL_ORDERS = ('bgr', 'rgb')
@@ -251,6 +252,24 @@ def normalize_images(imgs: Any,
     return out, single
 
 
+def class_index(names: Sequence[str], wanted: Any) -> int:
+    """The index of class ``wanted`` (a name, or an index; -1: the mean).
+
+    Raises:
+        ValueError: An unknown name (the message lists the known ones) or
+            an index outside ``[-1, len(names))``.
+    """
+    if isinstance(wanted, (int, np.integer)):
+        if not -1 <= int(wanted) < len(names):
+            raise ValueError(f'class index {wanted} is not in [-1, '
+                             f'{len(names)})')
+        return int(wanted)
+    if str(wanted) in names:
+        return list(names).index(str(wanted))
+    raise ValueError(f'unknown class name "{wanted}"; this model knows: '
+                     f'{", ".join(names)}')
+
+
 def scene_class_ids(model: Any, images: Sequence[InputImage],
                     class_name: Any = None) -> Optional[List[int]]:
     """The depth class (``category_id``) of each image, logging fallbacks.
@@ -299,16 +318,8 @@ def scene_class_ids(model: Any, images: Sequence[InputImage],
         if wanted is None:
             ids.append(scene_class_index(image.path or '', names,
                                          cond.scene_rule))
-        elif isinstance(wanted, (int, np.integer)):
-            if not -1 <= int(wanted) < len(names):
-                raise ValueError(f'class index {wanted} is not in [-1, '
-                                 f'{len(names)})')
-            ids.append(int(wanted))
-        elif str(wanted) in names:
-            ids.append(names.index(str(wanted)))
         else:
-            raise ValueError(f'unknown class name "{wanted}"; this model '
-                             f'knows: {", ".join(names)}')
+            ids.append(class_index(names, wanted))
     fallback = [img.name for img, i, w in zip(images, ids, given)
                 if i == -1 and w is None]
     if fallback:
