@@ -142,3 +142,14 @@ def test_class_name_and_point_cloud(tmp_path):
     with pytest.raises(ValueError, match='unknown class name'):
         tool.main([CONFIG, ckpt, str(tmp_path / 'photo.png'), '--out-dir',
                    str(out), '--class-name', 'garage'])
+
+
+def test_demo_uses_the_checked_cfg_options():
+    """tools/demo.py parses --cfg-options as every tool does (one clear
+    error for a malformed item)."""
+    demo = load_tool('demo')
+    args = demo.parse_args([CONFIG, 'ckpt', '--cfg-options',
+                            'model.decode_head.max_depth=20'])
+    assert args.cfg_options == {'model.decode_head.max_depth': 20}
+    with pytest.raises(SystemExit):
+        demo.parse_args([CONFIG, 'ckpt', '--cfg-options', 'a:1'])
