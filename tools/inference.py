@@ -20,7 +20,8 @@ same stem never overwrite each other (``a.jpg`` -> ``a_depth.png``,
 ``a.png`` -> ``a_png_depth.png``: :func:`vpd.visualization.
 unique_output_path`). Depth models write ``<name>_depth.png`` (colourised,
 near = bright, with a colour bar in metres, ``--no-colorbar`` without;
-``--vmin/--vmax`` fix its range so that images are comparable); with ``--save-raw`` the depth values
+``--vmin/--vmax`` fix its range so that images are comparable); with
+``--save-raw`` the depth values
 (:mod:`vpd.visualization.raw_depth`: millimetre 16-bit PNG when the
 model's ``max_depth`` fits in 65.535 m, else KITTI's metres x 256 PNG;
 ``--raw-format tiff`` / ``npy`` for float32 metres; a sidecar ``.json``

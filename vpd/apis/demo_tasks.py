@@ -127,7 +127,7 @@ class DepthDemoTask(DemoTask):
     inputs = (DemoField('slider', 'Horizontal field of view (degrees, for '
                         'the point cloud)', 60.0, 20.0, 120.0), )
     outputs = (DemoField('image', 'Depth (metres)'),
-               DemoField('file', '16-bit depth PNG (mm, or m x 256 past 65 m)'),
+               DemoField('file', '16-bit depth PNG (mm; m x 256 past 65 m)'),
                DemoField('file', 'Point cloud (PLY)'),
                DemoField('text', 'Summary'))
 
