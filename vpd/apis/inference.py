@@ -333,9 +333,9 @@ def inference_model(model: nn.Module,
             class embedding per image (VPD depth): the class to use (a name
             of the config's list, e.g. ``'kitchen'``, or its index; -1 the
             mean embedding), for all images or one per image. Sets mmseg's
-            ``category_id`` metainfo. None: found in the image path (VPD's
-            rule); an image without one gets the mean embedding, and a
-            warning says so. Defaults to None.
+            ``category_id`` metainfo. None: found in the image path (the
+            conditioner's ``scene_rule``); an image without one gets the
+            mean embedding, and a warning says so. Defaults to None.
         batch_size (int): Most images per forward pass. Defaults to 4.
 
     Returns:
