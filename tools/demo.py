@@ -44,7 +44,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     Returns:
         argparse.Namespace: The parsed arguments.
     """
-    from mmengine.config import DictAction
+    from vpd.utils.cli import CfgOptionsAction
     parser = argparse.ArgumentParser(
         description='Serve a web page that runs the model on your images.')
     parser.add_argument('config', help='model config')
@@ -56,7 +56,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--port', type=int, default=7860,
                         help='port (default 7860)')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings')
     return parser.parse_args(argv)
 
@@ -148,16 +148,14 @@ def main(argv: Optional[List[str]] = None, block: bool = True):
         print('error: the demo needs Gradio: pip install -e ".[demo]"',
               file=sys.stderr)
         return 1
-    from mmengine.config import Config
-
     from vpd.apis import init_model, resolve_config_paths
+    from vpd.engine.config_check import load_config
     from vpd.apis.demo_tasks import find_demo_task
     if not osp.isfile(args.config):
         print(f'error: config "{args.config}" not found', file=sys.stderr)
         return 1
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    # checked overrides (a key nothing reads is an error), as every tool
+    cfg = load_config(args.config, args.cfg_options)
     resolve_config_paths(cfg, ROOT)
     print(f'[demo] building {args.config} with {args.checkpoint}',
           flush=True)
@@ -194,4 +192,5 @@ def launch_demo(demo, host: str, port: int, block: bool,
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from vpd.utils.cli import run_tool
+    run_tool(main)

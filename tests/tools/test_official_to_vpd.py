@@ -224,7 +224,7 @@ def test_tools_inference_depth_and_seg(official, tmp_path, capsys):
     save_checkpoint_atomic(dict(official['model'].state_dict()), ours)
     out = tmp_path / 'out'
     assert tool.main([official['config'], ours, str(imgs), '--out-dir',
-                      str(out), '--save-raw']) == 0
+                      str(out), '--save-raw', '--no-colorbar']) == 0
     assert '2/2' in capsys.readouterr().out
     vis = cv2.imread(str(out / 'a_depth.png'))
     raw = cv2.imread(str(out / 'b_depth_mm.png'), cv2.IMREAD_UNCHANGED)

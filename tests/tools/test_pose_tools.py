@@ -93,7 +93,8 @@ def test_inference_tool_and_api(pose_run):
     model = init_model(CONFIG, pose_run['ckpt'],
                        cfg_options=pose_run['model'])
     poses = inference_model(model, osp.join(img_dir, 'synth_000001.jpg'))
-    assert len(poses) == 1 and poses[0]['bbox'] == [0.0, 0.0, 63.0, 63.0]
+    # the whole 64x64 image, as mmpose's inference_topdown: (0, 0, w, h)
+    assert len(poses) == 1 and poses[0]['bbox'] == [0.0, 0.0, 64.0, 64.0]
     kp = np.array(poses[0]['keypoints']).reshape(17, 3)
     assert np.isfinite(kp).all()
 

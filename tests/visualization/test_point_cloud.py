@@ -56,3 +56,39 @@ def test_intrinsics_and_errors():
                         np.zeros((3, 3, 3), np.uint8))
     with pytest.raises(ValueError, match='points must be'):
         write_ply('unused.ply', np.zeros((4, 2)))
+
+
+@pytest.mark.parametrize('camera', ['nyu', 'kitti', 'fov:60',
+                                    '500,480,30.5,20'])
+def test_default_cameras_give_a_planar_plane(camera):
+    """The NYU / KITTI defaults (scaled to the image), a field of view and
+    given values: the depth of a plane rendered with a camera comes back
+    planar through the same camera."""
+    from vpd.visualization import CAMERAS, camera_intrinsics
+    h, w = 40, 64
+    spec = camera if ',' not in camera else camera.split(',')
+    fx, fy, cx, cy = camera_intrinsics(spec, w, h)
+    if camera in CAMERAS:
+        f0x, f0y, c0x, c0y, w0, h0 = CAMERAS[camera]
+        assert (fx, fy) == pytest.approx((f0x * w / w0, f0y * h / h0))
+        assert camera_intrinsics(camera, w0, h0) == pytest.approx(
+            (f0x, f0y, c0x, c0y))
+    n = np.array([-0.1, 0.4, 1.0])
+    n /= np.linalg.norm(n)
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    depth = 3.0 / (np.stack([(u - cx) / fx, (v - cy) / fy,
+                             np.ones_like(u)], -1) @ n)
+    points, _ = depth_to_points(depth.astype(np.float32),
+                                camera_intrinsics(spec, w, h))
+    normal = np.linalg.svd(points - points.mean(0),
+                           full_matrices=False)[2][-1]
+    assert abs(abs(normal @ n) - 1) < 1e-6
+    np.testing.assert_allclose(points @ n, 3.0, rtol=1e-5)
+
+
+def test_unknown_camera():
+    from vpd.visualization import camera_intrinsics
+    with pytest.raises(ValueError, match='unknown camera "sun"'):
+        camera_intrinsics('sun', 64, 48)
+    with pytest.raises(ValueError, match='four numbers'):
+        camera_intrinsics([1.0, 2.0], 64, 48)

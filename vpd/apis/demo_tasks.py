@@ -91,13 +91,15 @@ class DemoTask:
 
 
 def _read_rgb(image_path: str) -> np.ndarray:
-    import cv2
-    bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
-    if bgr is None:
+    """The uploaded file as RGB uint8 (:func:`vpd.apis.inputs.load_image`:
+    grey, 16-bit and RGBA files too)."""
+    from vpd.apis.inputs import load_image
+    try:
+        return load_image(image_path)[..., ::-1].copy()
+    except ValueError:
         raise ValueError(f'Could not read "{osp.basename(image_path)}" as '
                          'an image (expected a PNG, JPEG, BMP, TIFF or WebP '
-                         'file)')
-    return bgr[..., ::-1].copy()
+                         'file)') from None
 
 
 def _stem(image_path: str) -> str:
@@ -116,7 +118,8 @@ def _write_png_atomic(path: str, array: np.ndarray) -> None:
 
 class DepthDemoTask(DemoTask):
     """Depth: a colour map with a colour bar in metres, a 16-bit PNG
-    (millimetres, 0 = no depth) and a coloured point cloud (PLY, metres,
+    (millimetres, or KITTI's metres x 256 for models whose ``max_depth``
+    passes 65.535 m; 0 = no depth) and a coloured point cloud (PLY, metres,
     OpenCV camera axes), back-projected with a pinhole camera of the given
     horizontal field of view (:func:`vpd.visualization.intrinsics_from_fov`;
     the image's real camera is unknown)."""
@@ -125,7 +128,7 @@ class DepthDemoTask(DemoTask):
     inputs = (DemoField('slider', 'Horizontal field of view (degrees, for '
                         'the point cloud)', 60.0, 20.0, 120.0), )
     outputs = (DemoField('image', 'Depth (metres)'),
-               DemoField('file', '16-bit depth PNG (millimetres)'),
+               DemoField('file', '16-bit depth PNG (mm; m x 256 past 65 m)'),
                DemoField('file', 'Point cloud (PLY)'),
                DemoField('text', 'Summary'))
 
@@ -140,15 +143,17 @@ class DepthDemoTask(DemoTask):
         from vpd.apis import inference_model
         from vpd.visualization import (colorize_depth_with_colorbar,
                                        depth_to_points, intrinsics_from_fov,
-                                       write_ply)
+                                       write_ply, write_raw_depth)
         t0 = time.time()
         rgb = _read_rgb(image_path)
-        sample = inference_model(model, np.ascontiguousarray(rgb[..., ::-1]))
+        sample = inference_model(model, rgb, channel_order='rgb')
         depth = sample.pred_depth_map.data[0].float().cpu().numpy()
         stem = _stem(image_path)
-        png = osp.join(out_dir, f'{stem}_depth_mm.png')
-        _write_png_atomic(
-            png, np.clip(depth * 1000.0, 0, 65535).round().astype(np.uint16))
+        # millimetres, or metres x 256 when max_depth > 65.535 m (never
+        # clipped; vpd.visualization.raw_depth)
+        png = write_raw_depth(
+            osp.join(out_dir, stem), depth, 'auto',
+            getattr(getattr(model, 'decode_head', None), 'max_depth', None))
         h, w = depth.shape
         if rgb.shape[:2] != (h, w):
             import cv2
@@ -185,7 +190,7 @@ class SegDemoTask(DemoTask):
         from vpd.visualization import default_palette, overlay_segmentation
         t0 = time.time()
         rgb = _read_rgb(image_path)
-        sample = inference_model(model, np.ascontiguousarray(rgb[..., ::-1]))
+        sample = inference_model(model, rgb, channel_order='rgb')
         labels = sample.pred_sem_seg.data[0].cpu().numpy()
         num_classes = int(sample.seg_logits.data.shape[0])
         meta = getattr(model, 'dataset_meta', None) or {}

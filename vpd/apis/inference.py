@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import os
-import os.path as osp
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -34,7 +33,7 @@ __all__ = [
     'dataset_meta_from_config', 'build_inference_pipeline'
 ]
 
-ImageInput = Union[str, np.ndarray]
+ImageInput = Union[str, os.PathLike, np.ndarray, Any]  # or PIL image
 
 #: Test-pipeline transforms that read annotations (absent for your own
 #: images) or crop a benchmark region; dropped by :func:`inference_model`.
@@ -292,13 +291,33 @@ def build_inference_pipeline(cfg: Config, from_array: bool = False):
 def inference_model(model: nn.Module,
                     imgs: Union[ImageInput, Sequence[ImageInput]],
                     bboxes: Optional[Any] = None,
-                    text: Optional[Union[str, Sequence[str]]] = None):
+                    text: Optional[Union[str, Sequence[str]]] = None,
+                    *,
+                    channel_order: str = 'bgr',
+                    value_range: Optional[Sequence[float]] = None,
+                    class_name: Optional[Any] = None,
+                    batch_size: int = 4):
     """Predict depth, segmentation, poses or referred objects for images.
+
+    Images (normalised by :mod:`vpd.apis.inputs`) may be:
+
+    * paths (any format OpenCV or PIL reads; 16-bit, grey and RGBA files
+      too: alpha dropped, grey replicated, 16 bits scaled to 8);
+    * PIL images (RGB whatever ``channel_order`` says);
+    * numpy arrays ``[H, W]``, ``[H, W, 1]``, ``[H, W, 3]`` or
+      ``[H, W, 4]`` (alpha dropped), uint8 in ``channel_order``; arrays of
+      another dtype (e.g. float in 0..1) only with ``value_range``;
+    * a list of any of these, of any sizes: images of equal size (after
+      the test pipeline) go through the model together, ``batch_size`` at
+      a time, the others one size at a time; results keep the list order.
+
+    Any image size works, from a few pixels to 4K (the model pads or
+    resizes internally and the prediction has the input's size).
 
     Args:
         model (nn.Module): From :func:`init_model` (needs ``model.cfg``).
-        imgs (str | np.ndarray | list): An image path or a BGR ``uint8``
-            array ``[H, W, 3]``, or a list of them.
+        imgs (str | os.PathLike | np.ndarray | PIL.Image.Image | list):
+            The image(s), see above.
         bboxes (np.ndarray | list, optional): Pose models only: person
             boxes ``[N, 4]`` / ``[N, 5]`` (x1, y1, x2, y2(, score)) of the
             image, or one such array per image of a list. None: the whole
@@ -307,32 +326,67 @@ def inference_model(model: nn.Module,
             only (required there): the sentence(s) describing the object;
             see :func:`vpd.apis.referring_inference.inference_referring`.
 
+        channel_order (str): ``'bgr'`` (OpenCV's ``imread``) or ``'rgb'``
+            (PIL, matplotlib, imageio): the channel order of arrays.
+            Swapping them changes a depth prediction by up to metres.
+            Defaults to ``'bgr'``.
+        value_range (Sequence[float], optional): ``(low, high)``: the
+            values of black and white of arrays that are not uint8, e.g.
+            ``(0, 1)`` for float images; mapped to 0..255. Defaults to None
+            (such arrays are refused).
+        class_name (str | int | list, optional): Depth models with one
+            class embedding per image (VPD depth): the class to use (a name
+            of the config's list, e.g. ``'kitchen'``, or its index; -1 the
+            mean embedding), for all images or one per image. Sets mmseg's
+            ``category_id`` metainfo. None: found in the image path (the
+            conditioner's ``scene_rule``); an image without one gets the
+            mean embedding, and a warning says so. Defaults to None.
+        batch_size (int): Most images per forward pass. Defaults to 4.
+
     Returns:
-        SegDataSample | list[SegDataSample] | list[dict]: ``pred_depth_map``
-        (metres) for depth models, ``pred_sem_seg`` and ``seg_logits`` for
-        segmentors (for a referring model ``pred_sem_seg`` is the object's
-        0/1 mask, a list over sentences when ``text`` is a list), COCO
-        keypoint results (one dict per box,
-        :func:`vpd.apis.pose_inference.inference_pose`) for pose models; a
+        SegDataSample | list[SegDataSample] | list[dict]: For depth models
+        ``pred_depth_map`` (``[1, H, W]`` float32, metres); for segmentors
+        ``pred_sem_seg`` (``[1, H, W]`` int64 class ids) and
+        ``seg_logits`` (``[K, H, W]``); ``H, W`` the input image's size; for
+        a referring model ``pred_sem_seg`` is the object's 0/1 mask, a list
+        over sentences when ``text`` is a list.
+        Pose models: COCO keypoint results (one dict per box, keypoints in
+        input pixels, :func:`vpd.apis.pose_inference.inference_pose`). A
         list (per image) when a list was given.
+
+    Raises:
+        FileNotFoundError | ValueError | TypeError: An input that is not an
+            image of the kinds above (the message names it), an unknown
+            ``class_name`` or ``channel_order``.
     """
+    from .inputs import normalize_images, scene_class_ids, size_batches
     # --- referring segmentation: one mask per sentence (referring_inference)
     from .referring_inference import inference_referring, is_referring_model
     if text is not None or is_referring_model(model):
         if text is None:
             raise ValueError(f'{type(model).__name__} segments the object a '
                              'sentence describes: pass text="..."')
-        if bboxes is not None:
-            raise ValueError('bboxes is for pose models only')
-        return inference_referring(model, imgs, text)
+        if bboxes is not None or class_name is not None:
+            raise ValueError('bboxes is for pose models and class_name for '
+                             'depth models only')
+        images, single = normalize_images(imgs, channel_order, value_range)
+        arrays = [im.img for im in images]
+        return inference_referring(model, arrays[0] if single else arrays,
+                                   text)
     # --- pose models: top-down, one crop per person box (pose_inference) ---
     from vpd.models.estimators import DiffusionPoseEstimator
     if isinstance(model, DiffusionPoseEstimator):
         from .pose_inference import inference_pose
-        if not isinstance(imgs, (list, tuple)):
-            return inference_pose(model, imgs, bboxes)
-        per_image = bboxes if bboxes is not None else [None] * len(imgs)
-        return [inference_pose(model, i, b) for i, b in zip(imgs, per_image)]
+        if class_name is not None:
+            raise ValueError('class_name is for depth models')
+        images, single = normalize_images(imgs, channel_order, value_range)
+        # paths stay paths (the COCO image id is their number)
+        sources = [im.path if im.path else im.img for im in images]
+        if single:
+            return inference_pose(model, sources[0], bboxes)
+        per_image = bboxes if bboxes is not None else [None] * len(images)
+        return [inference_pose(model, i, b)
+                for i, b in zip(sources, per_image)]
     if bboxes is not None:
         raise ValueError('bboxes is for pose models only')
     # --- depth / segmentation ---
@@ -342,41 +396,40 @@ def inference_model(model: nn.Module,
     if cfg is None:
         raise AttributeError('inference_model needs model.cfg; build the '
                              'model with vpd.apis.init_model')
-    single = not isinstance(imgs, (list, tuple))
-    items = [imgs] if single else list(imgs)
-    if not items:
+    images, single = normalize_images(imgs, channel_order, value_range)
+    if not images:
         return []
+    category_ids = scene_class_ids(model, images, class_name)
     register_all_modules(init_default_scope=True)
-    pipelines = {}
-
-    def pipeline(from_array: bool):
-        if from_array not in pipelines:
-            pipelines[from_array] = build_inference_pipeline(
-                cfg, from_array=from_array)
-        return pipelines[from_array]
-
+    pipeline = build_inference_pipeline(cfg, from_array=True)
     data = []
-    for item in items:
-        if isinstance(item, np.ndarray):
-            data.append(pipeline(True)(dict(img=item)))
-        else:
-            path = os.fspath(item)
-            if not osp.isfile(path):
-                raise FileNotFoundError(f'Image "{path}" does not exist')
-            data.append(pipeline(False)(dict(img_path=path)))
-    batch = pseudo_collate(data)
-    with torch.no_grad():
-        results = model.test_step(batch)
+    for i, image in enumerate(images):
+        item = pipeline(dict(img=image.img))
+        extra = dict(img_path=image.path)
+        if category_ids is not None:
+            extra['category_id'] = category_ids[i]
+        item['data_samples'].set_metainfo(extra)
+        data.append(item)
+    results: List[Any] = [None] * len(data)
+    for idx in size_batches([d['inputs'].shape for d in data], batch_size):
+        with torch.no_grad():
+            out = model.test_step(pseudo_collate([data[i] for i in idx]))
+        for i, sample in zip(idx, out):
+            results[i] = sample
     return results[0] if single else results
 
 
 def inference_depth(model: nn.Module,
-                    imgs: Union[ImageInput, Sequence[ImageInput]]):
+                    imgs: Union[ImageInput, Sequence[ImageInput]],
+                    **kwargs):
     """:func:`inference_model` for depth models (checks the model kind).
 
     Args:
         model (nn.Module): A depth model from :func:`init_model`.
-        imgs (str | np.ndarray | list): Image path(s) or BGR array(s).
+        imgs (str | np.ndarray | list): Image path(s), array(s) or PIL
+            image(s), as for :func:`inference_model`.
+        **kwargs: ``channel_order``, ``value_range``, ``class_name``,
+            ``batch_size`` of :func:`inference_model`.
 
     Returns:
         SegDataSample | list[SegDataSample]: With ``pred_depth_map``
@@ -386,4 +439,4 @@ def inference_depth(model: nn.Module,
     if not isinstance(model, DiffusionDepthEstimator):
         raise TypeError(f'inference_depth needs a depth model, got '
                         f'{type(model).__name__}; use inference_model')
-    return inference_model(model, imgs)
+    return inference_model(model, imgs, **kwargs)

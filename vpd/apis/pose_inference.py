@@ -148,7 +148,8 @@ def inference_pose(model: torch.nn.Module,
     if bboxes is None or len(bboxes) == 0:
         if bboxes is not None:
             return []
-        bboxes = np.array([[0, 0, w - 1, h - 1, 1.0]], np.float32)
+        # the whole image, as mmpose's inference_topdown: (0, 0, w, h)
+        bboxes = np.array([[0, 0, w, h, 1.0]], np.float32)
     bboxes = np.asarray(bboxes, np.float32)
     if bboxes.ndim != 2 or bboxes.shape[1] not in (4, 5):
         raise ValueError(f'bboxes must be [N, 4] or [N, 5], got '

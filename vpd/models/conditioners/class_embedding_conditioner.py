@@ -20,10 +20,13 @@ class ClassEmbeddingConditioner(nn.Module):
       embeddings, ``[B, K, C]``.
     * ``'per_image'`` (VPD depth): one embedding per image, chosen by the
       scene class found in the image path by ``scene_rule`` (see
-      :func:`vpd.utils.scene_class.scene_class_index`); context
-      ``[B, 1, C]``. An image whose path names no scene class gets the mean
-      of all class embeddings (mmseg's appended mean row, which it selects
-      with id -1), so inference on arbitrary images works.
+      :func:`vpd.utils.scene_class.scene_class_index`), or given
+      explicitly by a ``category_id`` metainfo (mmseg's name: the class
+      index, -1 for the mean; ``vpd.apis.inference_model(...,
+      class_name=...)`` sets it); context ``[B, 1, C]``. An image whose
+      path names no scene class gets the mean of all class embeddings
+      (mmseg's appended mean row, which it selects with id -1), so
+      inference on arbitrary images works.
 
     Args:
         class_embeddings (str, optional): ``.pth`` (or ``.safetensors`` with
@@ -116,14 +119,33 @@ class ClassEmbeddingConditioner(nn.Module):
         return obj
 
     def class_ids(self, data_samples: Optional[List]) -> List[int]:
-        """Scene class id of each sample (-1: none found)."""
+        """Scene class id of each sample (-1: none found, the mean).
+
+        A sample's ``category_id`` metainfo (mmseg's key), when present and
+        not None, is used as is; otherwise the class is found in its
+        ``img_path``.
+
+        Raises:
+            ValueError: A ``category_id`` outside ``[-1, K)``.
+        """
         if not data_samples:
             return []
-        return [
-            scene_class_index(s.metainfo.get('img_path', '') or '',
-                              self.class_names, self.scene_rule)
-            for s in data_samples
-        ]
+        ids = []
+        num = self.class_embeddings.shape[0]
+        for s in data_samples:
+            cat = s.metainfo.get('category_id')
+            if cat is None:
+                ids.append(scene_class_index(
+                    s.metainfo.get('img_path', '') or '', self.class_names,
+                    self.scene_rule))
+                continue
+            if not -1 <= int(cat) < num:
+                raise ValueError(
+                    f'category_id {cat} of "{s.metainfo.get("img_path")}" '
+                    f'is not a class index in [-1, {num}) (-1: the mean '
+                    'embedding)')
+            ids.append(int(cat))
+        return ids
 
     def forward(self, batch_size: int,
                 data_samples: Optional[List] = None) -> dict:

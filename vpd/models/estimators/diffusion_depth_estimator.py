@@ -28,9 +28,9 @@ class DiffusionDepthEstimator(BaseModel):
     to a multiple of 64, the neck output is cropped to the unpadded extent
     (``ceil(size / head_stride)``, the reference's one-row/col crop for 480)
     and the prediction to the input size. ``input_mode='resize'`` (Meta
-    Prompts): the image is resized to ``(size // 64 + resize_scale) * 64``,
-    the neck output resized to ``size // head_stride`` and the prediction
-    resized back to the input size if needed.
+    Prompts): the image is resized to ``(size // 64 + resize_scale) * 64``
+    (at least 64), the neck output resized to ``size // head_stride`` (at
+    least 1) and the prediction resized back to the input size if needed.
 
     Test time (``test_cfg``): ``flip=True`` averages the prediction with that
     of the flipped image; ``shift_windows=N`` (N >= 2) runs N square windows
@@ -115,8 +115,11 @@ class DiffusionDepthEstimator(BaseModel):
         cond = self.conditioner(b, data_samples)
         x = inputs
         if self.input_mode == 'resize':
-            size = ((h // 64 + self.resize_scale) * 64,
-                    (w // 64 + self.resize_scale) * 64)
+            # at least one 64-pixel block: with resize_scale=0 an image
+            # under 64 px would otherwise become 0 px (the official code,
+            # meta-prompts depth/models_depth/model.py, fails there)
+            size = (max(1, h // 64 + self.resize_scale) * 64,
+                    max(1, w // 64 + self.resize_scale) * 64)
             x = F.interpolate(x, size=size, mode='bilinear',
                               align_corners=False)
         feats = self.backbone(x, cond['context'], cond.get('time_embeds'))
@@ -128,8 +131,9 @@ class DiffusionDepthEstimator(BaseModel):
         if self.input_mode == 'pad':
             x = x[..., :-(-h // s), :-(-w // s)]
         else:
-            x = F.interpolate(x, size=(h // s, w // s), mode='bilinear',
-                              align_corners=False)
+            # (at least one cell: images smaller than the head stride)
+            x = F.interpolate(x, size=(max(1, h // s), max(1, w // s)),
+                              mode='bilinear', align_corners=False)
         depth = self.decode_head(x)
         if depth.shape[-2:] != (h, w):
             if self.input_mode == 'pad':
