@@ -5,13 +5,18 @@ from setuptools import find_packages, setup
 
 
 def parse_requirements(fname: str) -> list:
-    """Read one requirements file, skipping comments and ``-r`` includes."""
+    """Read one requirements file, following its ``-r`` includes (relative
+    to the file, as pip does) and skipping comments and other options."""
     here = osp.dirname(osp.abspath(__file__))
+    path = osp.join(here, fname)
     reqs = []
-    with open(osp.join(here, fname), encoding='utf-8') as f:
+    with open(path, encoding='utf-8') as f:
         for line in f:
             line = line.split('#', 1)[0].strip()
-            if line and not line.startswith('-'):
+            if line.startswith('-r '):
+                include = osp.join(osp.dirname(path), line[3:].strip())
+                reqs += parse_requirements(osp.relpath(include, here))
+            elif line and not line.startswith('-'):
                 reqs.append(line)
     return reqs
 
@@ -29,7 +34,8 @@ setup(
     name='vpd',
     version=read_version(),
     description='Diffusion models as perception backbones: VPD and Meta '
-    'Prompts for monocular depth and semantic segmentation.',
+    'Prompts for monocular depth, semantic segmentation and (Meta Prompts) '
+    'top-down human pose.',
     long_description=open('README.md', encoding='utf-8').read()
     if osp.exists('README.md') else '',
     long_description_content_type='text/markdown',
@@ -40,7 +46,8 @@ setup(
     install_requires=parse_requirements('requirements/runtime.txt'),
     extras_require={
         'tests': parse_requirements('requirements/tests.txt'),
-        'pose': parse_requirements('requirements/optional.txt'),
+        'demo': parse_requirements('requirements/demo.txt'),
+        'tensorboard': parse_requirements('requirements/tensorboard.txt'),
     },
     license='Apache-2.0',
     zip_safe=False,

@@ -28,6 +28,27 @@ def pytest_configure(config):
         'deselect with -m "not slow"')
 
 
+def pytest_collection_modifyitems(config, items):
+    """The full-size builds (~3.5 GB each) share one xdist worker
+    (``--dist loadgroup`` in pytest.ini), so the two workers never hold two
+    of them at once."""
+    for item in items:
+        if item.get_closest_marker('slow'):
+            item.add_marker(pytest.mark.xdist_group('full_size_sd'))
+
+
+@pytest.fixture(autouse=True)
+def _release_full_size_models(request):
+    """A full-size model is freed before the next test starts: its modules
+    hold reference cycles (attention processors, hooks), which only the
+    cycle collector frees, and without it the next full-size build of the
+    same worker came on top (8 GB in one process)."""
+    yield
+    if request.node.get_closest_marker('slow'):
+        import gc
+        gc.collect()
+
+
 @pytest.fixture
 def tiny_backbone_cfg():
     """Backbone config of the tiny SD-shaped preset."""

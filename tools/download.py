@@ -12,7 +12,9 @@ Examples::
         --config configs/vpd/vpd_sd15_8xb3-25e_nyu-480x480.py
 
 Files go to ``--dir`` (default: ``$VPD_CACHE_DIR`` or
-``~/.cache/vpd/checkpoints``). An interrupted download resumes from its
+``~/.cache/vpd/checkpoints``); configs that name ``checkpoints/<file>``
+find a file of the cache (``vpd.apis.resolve_config_paths``, called by the
+tools), so ``python tools/download.py sd-v1-5`` is all the SD configs need. An interrupted download resumes from its
 ``.part`` file when run again. Prints the final path on stdout (with
 ``--convert``: the converted file's).
 
@@ -130,6 +132,42 @@ def convert_download(path: str, fmt: Optional[str], config: Optional[str],
     return dst
 
 
+def _size(num: Optional[int]) -> str:
+    if not num:
+        return '?'
+    for unit in ('B', 'KiB', 'MiB', 'GiB'):
+        if num < 1024 or unit == 'GiB':
+            return f'{num:.0f} {unit}' if unit == 'B' else \
+                f'{num:.1f} {unit}'
+        num /= 1024
+    return '?'
+
+
+def print_zoo_table(file=None) -> None:
+    """Print the model zoo as a table: name, size, format, what it is for.
+
+    Args:
+        file (file-like, optional): Where to print; defaults to stdout.
+    """
+    rows = [('name', 'size', 'format', 'what it is for')]
+    for name in sorted(MODEL_ZOO):
+        entry = MODEL_ZOO[name]
+        how = '' if entry['url'] else ' [by hand]'
+        rows.append((name, _size(entry.get('size')), entry['format'],
+                     (entry.get('purpose') or '') + how))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for i, row in enumerate(rows):
+        print('  '.join(c.ljust(w) for c, w in zip(row, widths)) + '  '
+              + row[3], file=file)
+        if i == 0:
+            print('  '.join('-' * w for w in widths) + '  '
+                  + '-' * len(row[3]), file=file)
+    print(f'\nFiles go to {default_cache_dir()} ($VPD_CACHE_DIR, or --dir);'
+          '\nconfigs that name checkpoints/<file> find them there.\n'
+          '"?": size not published. [by hand]: no direct URL; '
+          '"python tools/download.py NAME" names the page.', file=file)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the tool.
 
@@ -141,12 +179,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     """
     args = parse_args(argv)
     if args.list:
-        for name in sorted(MODEL_ZOO):
-            entry = MODEL_ZOO[name]
-            where = entry['url'] or (
-                f'(by hand from {entry["page"]})' if entry.get('page') else
-                '(no URL: place by hand)')
-            print(f'{name}\t{entry["filename"]}\t{entry["format"]}\t{where}')
+        print_zoo_table()
         return 0
 
     target_dir = osp.abspath(osp.expanduser(args.dir or default_cache_dir()))
@@ -190,6 +223,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'\ninterrupted; run again to resume.\n'
               f'{manual_hint(url, dest, sha256)}', file=sys.stderr)
         return 130
+    if fmt in _NOT_CONVERTIBLE and osp.normpath(target_dir) == osp.normpath(
+            default_cache_dir()):
+        print(f'configs that name checkpoints/{filename} use this file',
+              file=sys.stderr)
     if args.convert:
         path = convert_download(path, fmt, config, args.out,
                                 args.cfg_options)
@@ -200,4 +237,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from vpd.utils.cli import run_tool
+    run_tool(main)

@@ -14,6 +14,10 @@ Depth models write ``<name>_depth.png`` (colourised, near = bright) and,
 with ``--save-raw``, ``<name>_depth_mm.png`` (16-bit PNG, millimetres).
 Segmentors write ``<name>_seg.png`` (the image overlaid with the class
 colours) and, with ``--save-raw``, ``<name>_seg_labels.png`` (class ids).
+Pose models write ``<name>_pose.png`` (skeletons drawn) and one
+``keypoints.json`` with the keypoints of all images in the COCO result
+format; ``--bboxes FILE`` gives the person boxes (formats in
+:mod:`vpd.apis.pose_inference`), else the whole image is one box.
 The config's test pipeline is used without annotation loading and without
 the KITTI benchmark crop (your images are used whole).
 """
@@ -24,7 +28,7 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import numpy as np
 
@@ -45,7 +49,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     Returns:
         argparse.Namespace: The parsed arguments.
     """
-    from mmengine.config import DictAction
+    from vpd.utils.cli import CfgOptionsAction
     parser = argparse.ArgumentParser(
         description='Predict depth / segmentation for your own images.')
     parser.add_argument('config', help='model config')
@@ -55,13 +59,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out-dir', required=True,
                         help='where the pictures are written')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument('--amp', nargs='?', const='auto', default=None,
+                        choices=['auto', 'bf16', 'fp16'],
+                        help='mixed-precision inference (bf16 on CPU / '
+                        'CUDA, fp16 on CUDA); see vpd/engine/precision.py')
     parser.add_argument('--save-raw', action='store_true',
                         help='also write raw predictions (16-bit depth in '
                         'mm / label ids)')
     parser.add_argument('--opacity', type=float, default=0.5,
                         help='segmentation overlay opacity (default 0.5)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings')
+    parser.add_argument('--bboxes',
+                        help='pose models: JSON file of person boxes '
+                        '(default: the whole image is one box)')
     return parser.parse_args(argv)
 
 
@@ -98,36 +109,6 @@ def _write_png_atomic(path: str, array: np.ndarray) -> None:
     atomic_write_bytes(buf.tobytes(), path)
 
 
-def default_palette(num_classes: int) -> np.ndarray:
-    """A fixed pseudo-random RGB palette ``[num_classes, 3]``."""
-    rng = np.random.RandomState(42)
-    return rng.randint(0, 256, size=(num_classes, 3), dtype=np.uint8)
-
-
-def overlay(rgb: np.ndarray, labels: np.ndarray,
-            palette: Sequence[Sequence[int]], opacity: float,
-            ignore_index: int = 255) -> np.ndarray:
-    """Blend class colours over an RGB image.
-
-    Args:
-        rgb (np.ndarray): ``[H, W, 3]`` uint8 image.
-        labels (np.ndarray): ``[H, W]`` class ids.
-        palette (Sequence): One RGB colour per class.
-        opacity (float): Weight of the colours, 0..1.
-        ignore_index (int): Label left uncoloured.
-
-    Returns:
-        np.ndarray: ``[H, W, 3]`` uint8.
-    """
-    palette = np.asarray(palette, dtype=np.uint8)
-    valid = (labels >= 0) & (labels < len(palette)) & (labels != ignore_index)
-    colour = np.zeros_like(rgb)
-    colour[valid] = palette[labels[valid]]
-    out = rgb.astype(np.float32)
-    out[valid] = (1 - opacity) * out[valid] + opacity * colour[valid]
-    return out.clip(0, 255).astype(np.uint8)
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the tool.
 
@@ -140,9 +121,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     import cv2
 
-    from vpd.apis import inference_model, init_model
+    from vpd.apis import autocast_inference, inference_model, init_model
     from vpd.models.estimators import DiffusionDepthEstimator
-    from vpd.visualization import colorize_depth, write_image_atomic
+    from vpd.visualization import (colorize_depth, default_palette,
+                                   overlay_segmentation, write_image_atomic)
 
     images = list_images(args.input)
     print(f'[inference] building {args.config} with {args.checkpoint}',
@@ -152,9 +134,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     is_depth = isinstance(model, DiffusionDepthEstimator)
     meta = getattr(model, 'dataset_meta', None) or {}
     os.makedirs(args.out_dir, exist_ok=True)
+    from vpd.models.estimators import DiffusionPoseEstimator
+    if isinstance(model, DiffusionPoseEstimator):
+        return run_pose(args, model, images)
+    if args.bboxes:
+        raise ValueError('--bboxes is for pose models only')
     for i, path in enumerate(images, start=1):
         t0 = time.time()
-        sample = inference_model(model, path)
+        with autocast_inference(args.amp, args.device):
+            sample = inference_model(model, path)
         stem = osp.splitext(osp.basename(path))[0]
         if is_depth:
             depth = sample.pred_depth_map.data[0].float().cpu().numpy()
@@ -177,8 +165,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             if rgb.shape[:2] != labels.shape:
                 rgb = cv2.resize(rgb, labels.shape[::-1])
             out = osp.join(args.out_dir, f'{stem}_seg.png')
-            write_image_atomic(out, overlay(rgb, labels, palette,
-                                            args.opacity))
+            write_image_atomic(out, overlay_segmentation(
+                rgb, labels, palette, args.opacity))
             if args.save_raw:
                 _write_png_atomic(
                     osp.join(args.out_dir, f'{stem}_seg_labels.png'),
@@ -190,5 +178,43 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def run_pose(args: argparse.Namespace, model, images: List[str]) -> int:
+    """Pose models: draw skeletons, write ``keypoints.json`` (COCO)."""
+    import json
+
+    import mmcv
+
+    from vpd.apis import inference_model, load_bboxes_file
+    from vpd.utils.checkpoint import atomic_write_bytes
+    from vpd.visualization import draw_pose_skeletons, write_image_atomic
+    boxes = load_bboxes_file(args.bboxes, images) if args.bboxes else {}
+    skeleton = (getattr(model, 'dataset_meta', None) or {}).get(
+        'skeleton_links')
+    results = []
+    for i, path in enumerate(images, start=1):
+        t0 = time.time()
+        dets = boxes.get(path, np.zeros((0, 5), np.float32)) \
+            if args.bboxes else None
+        poses = inference_model(model, path, bboxes=dets)
+        results += poses
+        kpts = np.array([p['keypoints'] for p in poses],
+                        np.float32).reshape(len(poses), -1, 3) if poses \
+            else np.zeros((0, 1, 3), np.float32)
+        xywh = np.array([p['bbox'] for p in poses]).reshape(-1, 4)
+        out = osp.join(args.out_dir,
+                       f'{osp.splitext(osp.basename(path))[0]}_pose.png')
+        write_image_atomic(out, draw_pose_skeletons(
+            mmcv.imread(path, channel_order='rgb'), kpts[..., :2],
+            kpts[..., 2], skeleton, bboxes=np.hstack(
+                [xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])))
+        print(f'[inference] {i}/{len(images)} {path} -> {out} '
+              f'({len(poses)} poses, {time.time() - t0:.1f} s)', flush=True)
+    json_path = osp.join(args.out_dir, 'keypoints.json')
+    atomic_write_bytes(json.dumps(results).encode('utf-8'), json_path)
+    print(f'[inference] keypoints of {len(results)} persons -> {json_path}')
+    return 0
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    from vpd.utils.cli import run_tool
+    run_tool(main)

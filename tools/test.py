@@ -4,13 +4,16 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 import vpd  # noqa: E402,F401  (mmcv-lite compatibility before mmseg)
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config import Config, ConfigDict  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from vpd.engine.config_check import load_config  # noqa: E402
 from vpd.utils import register_all_modules  # noqa: E402
+from vpd.utils.cli import CfgOptionsAction, run_tool  # noqa: E402
 from vpd.utils.dist import (prepare_cpu_distributed,  # noqa: E402
                             shutdown_distributed)
 
@@ -26,7 +29,9 @@ def parse_args(argv=None):
         'model-zoo name or a URL')
     parser.add_argument(
         '--work-dir',
-        help='the directory to save the file containing evaluation metrics')
+        help='where the logs and metrics go (default: the folder of the '
+        'checkpoint when it is a training run\'s, else '
+        'work_dirs/<config name>)')
     parser.add_argument(
         '--out',
         type=str,
@@ -36,14 +41,14 @@ def parse_args(argv=None):
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
-        help='directory where painted images will be saved: colourised '
-        'prediction | ground truth for depth, overlays for segmentation')
+        help='write DIR/<image stem>.png for every test image: input | '
+        'prediction | ground truth (colourised depth, or class overlays)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override some settings in the used config, the key-value pair '
         'in xxx=yyy format will be merged into config file.')
     parser.add_argument(
@@ -53,6 +58,11 @@ def parse_args(argv=None):
         help='job launcher')
     parser.add_argument(
         '--tta', action='store_true', help='Test time augmentation')
+    parser.add_argument(
+        '--amp', nargs='?', const='auto', default=None,
+        choices=['auto', 'bf16', 'fp16'],
+        help='mixed-precision testing (bf16 on CPU / CUDA, fp16 on CUDA); '
+        'see vpd/engine/precision.py')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
@@ -69,43 +79,69 @@ def trigger_visualization_hook(cfg: Config, args) -> Config:
             'configs/_base_/default_runtime.py')
     hook = default_hooks['visualization']
     hook['draw'] = True
+    ours = hook.get('type') in ('DepthVisualizationHook',
+                                'SegOverlayVisualizationHook')
     if args.show:
-        if hook.get('type') == 'DepthVisualizationHook':
-            raise ValueError('--show opens windows; for depth use '
-                             '--show-dir DIR to write images')
+        if ours:
+            raise ValueError('--show opens windows; write the images with '
+                             '--show-dir DIR instead')
         hook['show'] = True
         hook['wait_time'] = args.wait_time
     if args.show_dir:
-        if hook.get('type') == 'DepthVisualizationHook':
+        if ours:
+            # one layout for every task: DIR/<image stem>.png
             hook['show_dir'] = osp.abspath(args.show_dir)
+            hook['interval'] = 1
         else:
+            # a config's own mmseg SegVisualizationHook: its visualizer's
+            # layout (vis_data/vis_image/...)
             visualizer = cfg.visualizer
             visualizer['save_dir'] = args.show_dir
-            # mmseg's hook draws one batch in `interval` (default 50):
-            # paint every test image
             hook['interval'] = 1
     return cfg
 
 
+def default_work_dir(config: str, checkpoint: str) -> str:
+    """Where a test run logs when ``--work-dir`` is not given.
+
+    Next to the checkpoint when it is one of a training run (its folder has
+    the ``last_checkpoint`` file mmengine's ``CheckpointHook`` writes): the
+    test's ``<timestamp>/`` log folder then sits beside the training's.
+    Otherwise (a downloaded or hand-placed checkpoint)
+    ``work_dirs/<config name>``.
+
+    Args:
+        config (str): The config file.
+        checkpoint (str): The checkpoint argument (a path, zoo name or URL).
+
+    Returns:
+        str: The work dir.
+    """
+    folder = osp.dirname(osp.abspath(osp.expanduser(checkpoint)))
+    if osp.isfile(osp.expanduser(checkpoint)) and osp.isfile(
+            osp.join(folder, 'last_checkpoint')):
+        return folder
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+
+
 def build_cfg(args) -> Config:
     """Load the config and apply the command-line options."""
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'Config file "{args.config}" not found')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    from vpd.apis import resolve_config_paths
+    resolve_config_paths(cfg, ROOT)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = default_work_dir(args.config, args.checkpoint)
     from vpd.apis.inference import prepare_config_for_checkpoint
     from vpd.utils.model_zoo import resolve_checkpoint
     cfg.load_from = resolve_checkpoint(args.checkpoint)
     # The checkpoint holds every weight (SD UNet/VAE, class embeddings): the
     # model is built without the config's SD weights / embedding file.
-    prepare_config_for_checkpoint(cfg)
+    # (and fitted to it: a converted file's stored model config, or the SD
+    # architecture of a released one, wins over the config, with a warning)
+    prepare_config_for_checkpoint(cfg, cfg.load_from)
     # Testing needs none of the training parts. mmengine builds the train
     # loop lazily the first time anything reads ``runner.iter`` (mmseg's
     # visualisation hook does, for its step), which would open the training
@@ -124,6 +160,9 @@ def build_cfg(args) -> Config:
             cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
+    if args.amp:
+        from vpd.engine.precision import enable_amp_test
+        enable_amp_test(cfg, args.amp)
     if args.out is not None:
         evaluators = cfg.test_evaluator
         if isinstance(evaluators, (dict, ConfigDict)):
@@ -161,7 +200,11 @@ def main(argv=None):
     register_all_modules(init_default_scope=False)
     cfg = prepare_cpu_distributed(build_cfg(args))
     checkpoint, cfg.load_from = cfg.load_from, None
-    runner = Runner.from_cfg(cfg)
+    if 'runner_type' in cfg:
+        from vpd.registry import RUNNERS
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
     load_weights(runner, checkpoint)
     metrics = runner.test()
     shutdown_distributed()
@@ -169,4 +212,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

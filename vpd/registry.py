@@ -24,7 +24,8 @@ from mmseg.registry import VISUALIZERS as MMSEG_VISUALIZERS
 from mmseg.registry import WEIGHT_INITIALIZERS as MMSEG_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
-RUNNERS = Registry('runner', parent=MMSEG_RUNNERS, scope='vpd')
+RUNNERS = Registry('runner', parent=MMSEG_RUNNERS, scope='vpd',
+                   locations=['vpd.engine'])
 LOOPS = Registry('loop', parent=MMSEG_LOOPS, locations=['vpd.engine'])
 HOOKS = Registry('hook', parent=MMSEG_HOOKS, locations=['vpd.engine'])
 DATASETS = Registry('dataset', parent=MMSEG_DATASETS, locations=['vpd.datasets'])

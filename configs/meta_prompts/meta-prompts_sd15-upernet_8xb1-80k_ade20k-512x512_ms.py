@@ -1,5 +1,6 @@
 # Test-only: meta-prompts_sd15-upernet_8xb1-80k_ade20k-512x512.py evaluated
-# with the reference's multi-scale (0.5 .. 2.0) + flip test, without --tta:
+# with the reference's multi-scale (0.5 .. 2.0) + flip test
+# (fudan-zvg/meta-prompts segmentation/configs/ade_ms.py), without --tta:
 #   python tools/test.py THIS_CONFIG CHECKPOINT
 # (do not add --tta: the model is already the TTA wrapper).
 _base_ = ['./meta-prompts_sd15-upernet_8xb1-80k_ade20k-512x512.py']

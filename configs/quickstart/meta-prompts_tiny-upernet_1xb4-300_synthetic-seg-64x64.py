@@ -24,20 +24,18 @@ norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(
-        unet='tiny',
-        vae='tiny',
+        unet=dict(preset='tiny'),
+        vae=dict(preset='tiny'),
         pretrained='checkpoints/tiny_sd_pooling_vae.ckpt'),
-    # tiny widths: cross-attention 32, time embedding 4 * 32
-    conditioner=dict(
-        num_prompts=num_prompts, embed_dim=32, time_embed_dim=128),
-    neck=dict(in_channels=[32, 64, 64, 64], embed_dim=32, num_groups=8),
+    # derived: cross-attention 32, time embedding 4 * 32, neck widths, the
+    # heads' num_prompts inputs
+    conditioner=dict(num_prompts=num_prompts),
+    neck=dict(num_groups=8),
     decode_head=dict(
-        in_channels=[num_prompts] * 4,
         channels=32,
         num_classes=num_classes,
         norm_cfg=norm_cfg),
     auxiliary_head=dict(
-        in_channels=num_prompts,
         channels=32,
         num_classes=num_classes,
         norm_cfg=norm_cfg),

@@ -11,10 +11,10 @@ _base_ = [
 data_root = 'data/synthetic_nyu'
 crop_size = (96, 128)
 model = dict(
-    backbone=dict(unet='tiny', vae='tiny', pretrained=None),
-    conditioner=dict(embed_dim=32, time_embed_dim=128),
-    neck=dict(in_channels=[32, 64, 64, 64], embed_dim=32, num_filters=16,
-              num_groups=8),
+    # the widths that follow from the tiny UNet are derived
+    backbone=dict(
+        unet=dict(preset='tiny'), vae=dict(preset='tiny'), pretrained=None),
+    neck=dict(num_filters=16, num_groups=8),
     decode_head=dict(channels=32, num_filters=[16, 16, 16]),
     resize_scale=0,
     test_cfg=dict(flip=False, shift_windows=1))
@@ -40,6 +40,7 @@ test_evaluator = val_evaluator
 # The random-init tiny UNet trains at the full learning rate.
 optim_wrapper = dict(
     type='OptimWrapper',
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01),
     paramwise_cfg=dict(custom_keys={'backbone.vae': dict(lr_mult=0.0)}))
 param_scheduler = [
@@ -52,10 +53,16 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=25, log_metric_by_epoch=False),
+    logger=dict(
+        type='ProgressLoggerHook', interval=10, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=300,
+    # a checkpoint every 50 iterations: --resume after Ctrl-C loses little
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=50,
                     max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DepthVisualizationHook', draw=False))
+    visualization=dict(type='DepthVisualizationHook', draw=False),
+    # a NaN/Inf loss or gradient stops the run (action='skip' skips
+    # the step); a whole epoch without valid targets stops it too
+    non_finite=dict(type='NonFiniteGuardHook', action='stop'),
+    empty_target=dict(type='EmptyTargetHook'))
 randomness = dict(seed=0)

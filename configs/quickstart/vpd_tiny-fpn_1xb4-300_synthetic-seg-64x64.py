@@ -20,18 +20,15 @@ norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(
-        unet='tiny',
-        vae='tiny',
+        unet=dict(preset='tiny'),
+        vae=dict(preset='tiny'),
         pretrained='checkpoints/tiny_sd_pooling_vae.ckpt',
         attn_maps=dict(num_tokens=num_classes)),
-    conditioner=dict(
-        class_embeddings=None, num_classes=num_classes, embed_dim=32),
-    # tiny widths [32, 64, 64, 64] plus K attention maps at 1/16 and 1/32
-    neck=dict(
-        in_channels=[32, 64 + num_classes, 64 + num_classes, 64],
-        out_channels=64),
+    conditioner=dict(class_embeddings=None, num_classes=num_classes),
+    # derived: FPN in_channels = the tiny widths [32, 64, 64, 64] plus K
+    # attention maps at 1/16 and 1/32; FPNHead in_channels = [64] * 4
+    neck=dict(out_channels=64),
     decode_head=dict(
-        in_channels=[64, 64, 64, 64],
         channels=64,
         num_classes=num_classes,
         norm_cfg=norm_cfg),

@@ -9,10 +9,13 @@ _base_ = [
 data_root = 'data/synthetic_nyu'
 crop_size = (96, 128)
 model = dict(
-    backbone=dict(unet='tiny', vae='tiny', pretrained=None),
-    conditioner=dict(class_embeddings=None, embed_dim=32),
-    neck=dict(in_channels=[32, 64, 64, 64], out_channels=128, num_groups=8),
-    decode_head=dict(in_channels=128, channels=32, num_filters=[16, 16, 16]),
+    # the widths that follow from the tiny UNet (context 32, pyramid
+    # [32, 64, 64, 64]) are derived
+    backbone=dict(
+        unet=dict(preset='tiny'), vae=dict(preset='tiny'), pretrained=None),
+    conditioner=dict(class_embeddings=None),
+    neck=dict(out_channels=128, num_groups=8),
+    decode_head=dict(channels=32, num_filters=[16, 16, 16]),
     test_cfg=dict(flip=False, shift_windows=1))
 tta_model = dict(flip=True, shift_windows=1)
 train_pipeline = [
@@ -36,6 +39,7 @@ test_evaluator = val_evaluator
 # The random-init tiny UNet trains at the full learning rate.
 optim_wrapper = dict(
     type='OptimWrapper',
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01),
     paramwise_cfg=dict(custom_keys={'backbone.vae': dict(lr_mult=0.0)}))
 param_scheduler = [
@@ -48,10 +52,16 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    logger=dict(
+        type='ProgressLoggerHook', interval=10, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=150,
+    # a checkpoint every 25 iterations: --resume after Ctrl-C loses little
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=25,
                     max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DepthVisualizationHook', draw=False))
+    visualization=dict(type='DepthVisualizationHook', draw=False),
+    # a NaN/Inf loss or gradient stops the run (action='skip' skips
+    # the step); a whole epoch without valid targets stops it too
+    non_finite=dict(type='NonFiniteGuardHook', action='stop'),
+    empty_target=dict(type='EmptyTargetHook'))
 randomness = dict(seed=0)

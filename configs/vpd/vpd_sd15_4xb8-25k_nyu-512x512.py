@@ -1,19 +1,27 @@
-# VPD depth, mmsegmentation 1.2.2's 512x512 recipe: images resized to a short
-# side of 512 (ratio 0.8-1.5) then cropped to 512; tested at short side 512
-# with flip + mmseg's sliding windows (slide_flip, crop 512, stride 128: for
-# the 512x683 test image, x = 0, 128, 171).
+# VPD depth, mmsegmentation 1.2.2's 512x512 recipe
+# (mmseg configs/vpd/vpd_sd_4xb8-25k_nyu-512x512.py with
+# configs/_base_/datasets/nyu_512x512.py): images resized to a short side of
+# 512 (ratio 0.8-1.5) then cropped to 512; tested at short side 512 with
+# flip + mmseg's sliding windows (slide_flip, crop 512, stride 128: for the
+# 512x683 test image, x = 0, 128, 171). mmseg's loss (per-image SiLogLoss),
+# scene-class rule, head init and RandomDepthMix, as the 480x480 port
+# (vpd_sd15_4xb8-25k_nyu-480x480.py).
 # mmseg reports RMSE 0.258.
 _base_ = [
     '../_base_/models/vpd_depth_sd15.py', '../_base_/datasets/nyu.py',
     '../_base_/default_runtime.py', '../_base_/schedules/depth_mmseg_25k.py'
 ]
 crop_size = (512, 512)
-model = dict(test_cfg=dict(flip=True, shift_windows=3, window_stride=128))
+model = dict(
+    conditioner=dict(scene_rule='mmseg'),
+    decode_head=dict(last_layer_init='trunc_normal'),
+    loss=dict(_delete_=True, type='SiLogLoss'),
+    test_cfg=dict(flip=True, shift_windows=3, window_stride=128))
 tta_model = dict(flip=True, shift_windows=3, window_stride=128)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadDepthMap'),
-    dict(type='CutDepth', prob=0.25, max_depth=10.0),
+    dict(type='RandomDepthMix', prob=0.25),  # mmseg's transform
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(
         type='RandomResize',
@@ -36,6 +44,7 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=8,
+    persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -1,5 +1,7 @@
 # VPD depth on KITTI (Eigen split). The VPD paper reports no KITTI result;
-# this is our recipe: the official NYU schedule, KB crop, 352x352 training
+# this is our recipe: the official NYU schedule (wl-zhao/VPD depth/train.sh,
+# depth/train.py) and CutDepth, the Meta Prompts KITTI data handling
+# (fudan-zvg/meta-prompts depth/dataset/kitti.py), KB crop, 352x352 training
 # crops (padded to 384), max depth 80 m, Garg crop at evaluation, flip + 4
 # shift windows with --tta. The context is all K KITTI scene embeddings
 # (make them with tools/misc/make_class_embeddings.py --class-file, see
@@ -13,7 +15,6 @@ model = dict(
         _delete_=True,
         type='ClassEmbeddingConditioner',
         class_embeddings='checkpoints/kitti_class_embeddings.pth',
-        embed_dim=768,
         mode='all'),
     decode_head=dict(max_depth=80))
 tta_model = dict(shift_windows=4)

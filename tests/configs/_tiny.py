@@ -4,28 +4,25 @@
 model dict) of any task:
 
 * every ``StableDiffusionBackbone`` dict anywhere inside ``model`` (also
-  inside a wrapper's ``module``) gets ``unet='tiny'``, ``vae='tiny'`` and no
-  weights (``pretrained=None``; a segmentor-level ``pretrained`` too);
+  inside a wrapper's ``module``) gets the tiny UNet/VAE (``preset='tiny'``)
+  and no weights (``pretrained=None``; a segmentor-level ``pretrained``
+  too);
 * every dict with a ``class_embeddings`` key gets ``class_embeddings=None``
-  (seeded random embeddings; ``num_classes`` must be in the config);
-* widths tied to the SD UNet are shrunk to the tiny preset: keys
-  ``embed_dim`` / ``text_dim`` / ``context_dim`` / ``prompt_dim`` equal to
-  an SD cross-attention width (768, 1024) become the tiny one (32), and
-  ``time_embed_dim`` equal to an SD time-embedding width (1280) becomes the
-  tiny one (128);
-* ``SyncBN`` becomes ``BN`` (single-process tests);
-* a neck with ``in_channels`` gets the built tiny backbone's
-  ``out_channels`` (attention-map channels included).
+  (seeded random embeddings; a conditioner without ``num_classes``, e.g.
+  KITTI's file-defined scene list, gets 4);
+* ``SyncBN`` becomes ``BN`` (single-process tests).
+
+Nothing else changes: the widths that follow from the UNet (conditioner
+``embed_dim`` / ``time_embed_dim``, neck ``in_channels`` / ``embed_dim``,
+head ``in_channels``) are derived when the model is built
+(``vpd/models/backbones/derived_widths.py``), so no config repeats them.
 """
 import copy
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Union
 
 from mmengine.config import Config, ConfigDict
 
 BACKBONE = 'StableDiffusionBackbone'
-SD_CONTEXT_DIMS = (768, 1024)
-SD_TIME_EMBED_DIMS = (1280, )
-WIDTH_KEYS = ('embed_dim', 'text_dim', 'context_dim', 'prompt_dim')
 
 
 def _walk(node: Any, fn) -> None:
@@ -39,69 +36,44 @@ def _walk(node: Any, fn) -> None:
             _walk(value, fn)
 
 
-def _find_backbones(model: dict) -> list:
-    found = []
-    _walk(model, lambda d: found.append(d) if d.get('type') == BACKBONE
-          else None)
-    return found
-
-
-def tiny_backbone_shape(backbone_cfg: dict) -> Tuple[list, int, int]:
-    """Build a (tiny) backbone config; its out_channels and widths."""
-    import torch
-
-    from vpd.registry import MODELS
-    state = torch.random.get_rng_state()
-    try:
-        bb = MODELS.build(copy.deepcopy(backbone_cfg))
-    finally:
-        torch.random.set_rng_state(state)
-    return list(bb.out_channels), int(bb.context_dim), int(bb.time_embed_dim)
-
-
 def tinyfy(cfg: Union[Config, dict],
-           unet: Any = 'tiny',
-           vae: Any = 'tiny') -> Union[Config, dict]:
+           unet: Any = None,
+           vae: Any = None) -> Union[Config, dict]:
     """Rewrite ``cfg`` (in place) to the tiny preset and return it.
 
     Args:
         cfg (Config | dict): A full config (with ``model``) or a model dict.
-        unet (str | dict): UNet architecture to use. Defaults to 'tiny'.
-        vae (str | dict): VAE architecture to use. Defaults to 'tiny'.
+        unet (str | dict, optional): UNet architecture to use. Defaults to
+            ``dict(preset='tiny')``.
+        vae (str | dict, optional): VAE architecture to use. Defaults to
+            ``dict(preset='tiny')``.
 
     Returns:
         Config | dict: ``cfg``.
     """
     model = cfg['model'] if 'model' in cfg else cfg
-    backbones = _find_backbones(model)
-    if not backbones:
-        raise ValueError(f'No {BACKBONE} inside the model config')
-    shape: Optional[Tuple[list, int, int]] = None
-    for bb in backbones:
-        bb.update(unet=copy.deepcopy(unet), vae=copy.deepcopy(vae),
-                  pretrained=None)
-        shape = tiny_backbone_shape(bb)
-    out_channels, context_dim, time_embed_dim = shape
+    unet = dict(preset='tiny') if unet is None else unet
+    vae = dict(preset='tiny') if vae is None else vae
+    found = []
 
     def rewrite(d: dict) -> None:
         if d.get('type') == BACKBONE:
+            d.update(unet=copy.deepcopy(unet), vae=copy.deepcopy(vae),
+                     pretrained=None)
+            found.append(d)
             return
         if 'backbone' in d and 'pretrained' in d:
             d['pretrained'] = None  # segmentor-level SD weights
         if 'class_embeddings' in d:
             d['class_embeddings'] = None
-        for key in WIDTH_KEYS:
-            if d.get(key) in SD_CONTEXT_DIMS:
-                d[key] = context_dim
-        if d.get('time_embed_dim') in SD_TIME_EMBED_DIMS:
-            d['time_embed_dim'] = time_embed_dim
+            if d.get('num_classes') is None:
+                d['num_classes'] = 4
         if d.get('type') == 'SyncBN':
             d['type'] = 'BN'
-        neck = d.get('neck')
-        if isinstance(neck, dict) and 'in_channels' in neck and 'backbone' in d:
-            neck['in_channels'] = list(out_channels)
 
     _walk(model, rewrite)
+    if not found:
+        raise ValueError(f'No {BACKBONE} inside the model config')
     return cfg
 
 

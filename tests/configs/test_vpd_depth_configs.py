@@ -81,7 +81,7 @@ def _cfg(name):
 def test_official_nyu_recipe():
     cfg = _cfg('vpd_sd15_8xb3-25e_nyu-480x480.py')
     m = cfg.model
-    assert m.backbone.unet == 'sd15' and m.backbone.timestep == 1
+    assert m.backbone.unet == dict(preset='sd15') and m.backbone.timestep == 1
     assert not m.backbone.get('scale_latents', False)
     assert m.backbone.attn_maps is None  # depth turns attention maps off
     assert m.conditioner.mode == 'per_image'

@@ -364,3 +364,16 @@ def test_concurrent_download_waits_for_the_other_process(tmp_path,
     assert dest.read_bytes() == DATA
     assert srv.ranges == []  # nothing was downloaded twice
     assert not part.exists()
+
+
+def test_list_is_a_table_with_sizes_and_purposes(capsys):
+    from _tools import load_tool
+    tool = load_tool('download')
+    assert tool.main(['--list']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ['name', 'size', 'format', 'what', 'it',
+                                'is', 'for']
+    assert set(lines[1]) == {'-', ' '}
+    sd = next(line for line in lines if line.startswith('sd-v1-5 '))
+    assert '4.0 GiB' in sd and 'SD1.5 config' in sd
+    assert any('checkpoints/<file> find them' in line for line in lines)

@@ -1,5 +1,8 @@
 """Time the depth test-time augmentation batched vs one window at a time.
 
+(``benchmark.py`` times any config's forward, training step and test-time
+path; this script answers one narrower question about the depth TTA.)
+
 The reference's depth test (flip + shift windows) is run by
 :meth:`DiffusionDepthEstimator.inference` with every window and its flip of
 an image stacked into one batch, so each refinement loop makes one UNet
@@ -31,9 +34,10 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
 
 import vpd  # noqa: E402,F401  (mmcv-lite compatibility before mmseg)
 import torch  # noqa: E402
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 
-from vpd.registry import MODELS  # noqa: E402
+from vpd.engine.config_check import load_config  # noqa: E402
+from vpd.utils.cli import CfgOptionsAction, run_tool  # noqa: E402
 from vpd.utils import register_all_modules  # noqa: E402
 
 
@@ -65,7 +69,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override settings of the config, key=value')
     return parser.parse_args(argv)
 
@@ -79,17 +83,19 @@ def _has_kb_crop(cfg: Config) -> bool:
 
 
 def build_model(cfg: Config, load_sd: bool) -> torch.nn.Module:
-    """The depth estimator of ``cfg`` with random (or SD) weights."""
-    model_cfg = cfg.model
-    if not load_sd:
-        model_cfg.backbone.pretrained = None
-    cond = model_cfg.get('conditioner', {})
-    emb = cond.get('class_embeddings')
-    if emb is not None and not osp.isfile(emb):
-        cond['class_embeddings'] = None
-        if cond.get('num_classes') is None:
-            cond['num_classes'] = len(cond.get('class_names') or [0] * 27)
-    model = MODELS.build(ConfigDict(model_cfg))
+    """The depth estimator of ``cfg`` with random (or SD) weights.
+
+    Built as ``benchmark.py`` builds models
+    (:func:`vpd.apis.benchmark.prepare_benchmark_config`); with ``load_sd``
+    the config's Stable Diffusion weights are kept.
+    """
+    from vpd.apis.benchmark import (build_benchmark_model,
+                                    prepare_benchmark_config)
+    pretrained = cfg.model.backbone.get('pretrained')
+    prepare_benchmark_config(cfg)
+    if load_sd:
+        cfg.model.backbone.pretrained = pretrained
+    model = build_benchmark_model(cfg)
     if not hasattr(model, 'extract_depth'):
         raise TypeError(f'{type(model).__name__} is not a depth estimator '
                         '(no extract_depth)')
@@ -157,9 +163,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     register_all_modules(init_default_scope=True)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     tta = dict(cfg.model.get('test_cfg') or {})
     tta.update({k: v for k, v in (cfg.get('tta_model') or {}).items()
                 if k in ('flip', 'shift_windows')})
@@ -202,4 +206,4 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -32,6 +32,7 @@ import colorsys
 import json
 import os
 import os.path as osp
+import sys
 from typing import Dict, List, Optional, Sequence
 
 import cv2
@@ -282,4 +283,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    raise SystemExit(main())
+    # vpd (and torch) is imported only if there is an error to report
+    _argv = sys.argv[1:]
+    try:
+        _status = main([a for a in _argv if a != '--debug'])
+    except Exception as _exc:  # noqa: BLE001 - one line for user errors
+        from vpd.utils.cli import handle_tool_error
+        handle_tool_error(_exc, '--debug' in _argv)
+    sys.exit(_status if isinstance(_status, int) else 0)

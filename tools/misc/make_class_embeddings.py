@@ -17,17 +17,20 @@ Examples::
         --class-file names.txt --mode seg --out my_class_embeddings.pth
 
 ``--clip`` must be a local transformers CLIP folder, an open_clip folder or
-an open_clip/OpenAI checkpoint file: nothing is downloaded.  The output is a
-plain ``float32`` tensor ``[num_classes, dim]`` saved with ``torch.save``
-(readable with ``torch.load(path, weights_only=True)``), written atomically.
+an open_clip/OpenAI checkpoint file: nothing is downloaded.  OpenAI's
+original release (``ViT-L-14.pt``) is a TorchScript archive, which runs code
+when loaded: it is refused unless ``--allow-torchscript`` is given (only for
+a file you trust; the transformers folder ``openai/clip-vit-large-patch14``
+holds the same weights as safetensors). The output is a plain ``float32``
+tensor ``[num_classes, dim]`` saved with ``torch.save`` (readable with
+``torch.load(path, weights_only=True)``), written atomically; embeddings
+with NaN/Inf values are refused.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
 import sys
-import tempfile
 from typing import List, Optional, Sequence
 
 # Keep in sync with vpd.utils.clip_text (not imported here so that --help
@@ -83,6 +86,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='open_clip architecture of a checkpoint FILE '
                         '(default: ViT-L-14-quickgelu; OpenAI TorchScript '
                         'files are detected)')
+    parser.add_argument('--allow-torchscript', action='store_true',
+                        help='load a TorchScript archive (OpenAI\'s original '
+                        'ViT-L-14.pt) with torch.jit.load, which RUNS CODE '
+                        'stored in the file; only for files you trust')
     parser.add_argument('--no-progress', action='store_true',
                         help='do not show a progress bar')
     args = parser.parse_args(argv)
@@ -100,34 +107,30 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def save_tensor_atomic(tensor, path: str) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename.
+    """Save a tensor atomically (temp file, fsync, rename; mode 0644 under
+    the usual umask), refusing NaN/Inf values.
 
     Readers never see a half-written file, and an existing file is only
-    replaced once the new one is complete.
+    replaced once the new one is complete
+    (:func:`vpd.utils.checkpoint.save_checkpoint_atomic`).
 
     Args:
         tensor (torch.Tensor): The tensor to save.
         path (str): Destination file.
+
+    Raises:
+        NonFiniteTensorError: ``tensor`` holds NaN/Inf.
     """
-    import torch
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.',
-                               suffix='.tmp', dir=out_dir)
-    try:
-        # mkstemp creates the file 0600; give it the usual umask-based mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(tensor, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    from vpd.utils.checkpoint import (NonFiniteTensorError,
+                                      non_finite_tensors,
+                                      save_checkpoint_atomic)
+    bad = non_finite_tensors(tensor, 'embeddings')
+    if bad:
+        raise NonFiniteTensorError(
+            f'Refused to write "{path}": the class embeddings hold '
+            f'{bad[0][1]} NaN/Inf values of {bad[0][2]}; the CLIP weights '
+            'are probably broken.', path=path)
+    save_checkpoint_atomic(tensor, path)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -153,7 +156,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         class_names = read_class_file(args.class_file)
     model, tokenizer = load_clip_text_encoder(
         args.clip, backend=args.backend, device=args.device,
-        tokenizer=args.tokenizer, open_clip_model=args.open_clip_model)
+        tokenizer=args.tokenizer, open_clip_model=args.open_clip_model,
+        allow_torchscript=args.allow_torchscript)
     if class_names is None:
         class_names = get_class_names(args.classes)
     source = args.class_file or args.classes
@@ -173,8 +177,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
+    # vpd (and torch) is imported only if there is an error to report
+    _argv = sys.argv[1:]
     try:
-        sys.exit(main())
-    except (FileNotFoundError, ValueError, ImportError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        sys.exit(2)
+        _status = main([a for a in _argv if a != '--debug'])
+    except Exception as _exc:  # noqa: BLE001 - one line for user errors
+        from vpd.utils.cli import handle_tool_error
+        handle_tool_error(_exc, '--debug' in _argv)
+    sys.exit(_status)

@@ -7,9 +7,16 @@
 
 ``SRC`` is a file, a model-zoo name (``python tools/download.py --list``)
 or a URL. The model is built from ``CONFIG`` without Stable Diffusion
-weights (the checkpoint holds them), so the UNet/VAE architecture comes from
-the config: a reduced-size model converts too
-(``--cfg-options model.backbone.unet=tiny``). The ldm UNet/VAE keys are
+weights (the checkpoint holds them). The UNet/VAE architecture is read from
+the checkpoint's tensor shapes (``vpd/models/backbones/sd_arch.py``; the
+settings shapes do not fix, such as the number of attention heads, come from
+the config's architecture or the closest preset), or from an ldm yaml given
+with ``--original-config``; when it differs from the config's, the
+inferred one is used and printed, and every width that follows from it is
+derived. The resolved model config is written into the output's metadata
+(``model_config``), so ``tools/test.py CONFIG DST``, ``tools/inference.py``
+and ``vpd.apis.init_model`` build the same model from the same CONFIG. The
+ldm UNet/VAE keys are
 renamed by diffusers' own conversion functions, everything else by one table
 per source format (``vpd.models.converters.official``). Loading is strict:
 every model key must be filled and every checkpoint key used or explicitly
@@ -31,6 +38,7 @@ import os
 import os.path as osp
 import sys
 import time
+import warnings
 from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
@@ -48,8 +56,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     Returns:
         argparse.Namespace: The parsed arguments.
     """
-    from mmengine.config import DictAction
     from vpd.models.converters import FAMILIES, SOURCE_FORMATS
+    from vpd.utils.cli import CfgOptionsAction
     parser = argparse.ArgumentParser(
         description='Convert an official VPD / Meta Prompts / mmseg VPD '
         'checkpoint to this project (strict, numerically equivalent).')
@@ -64,8 +72,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         choices=['auto'] + sorted(FAMILIES) + list(SOURCE_FORMATS),
         help='source family or format (default: detected from the keys)')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override config settings, e.g. model.backbone.unet=tiny')
+    parser.add_argument(
+        '--original-config',
+        help='ldm yaml of the Stable Diffusion architecture (e.g. '
+        'v2-inference.yaml); default: inferred from the tensor shapes')
     parser.add_argument('--list-formats', action='store_true',
                         help='list the source formats and exit')
     args = parser.parse_args(argv)
@@ -88,8 +100,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         int: Exit status (0 on success).
     """
     args = parse_args(argv)
+    from vpd.models.backbones.sd_arch import ArchInferenceError
     from vpd.models.converters import (SOURCE_FORMATS, ConversionError,
-                                       convert_checkpoint)
+                                       convert_checkpoint,
+                                       fit_config_to_checkpoint,
+                                       model_config_to_meta)
     if args.list_formats:
         for fmt in SOURCE_FORMATS.values():
             state = 'supported' if fmt.supported else 'NOT supported'
@@ -97,10 +112,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f'{fmt.description}')
         return 0
 
-    from mmengine.config import Config
-
     from vpd.apis.inference import (dataset_meta_from_config,
                                     prepare_config_for_checkpoint)
+    from vpd.engine.config_check import load_config
     from vpd.registry import MODELS
     from vpd.utils import register_all_modules
     from vpd.utils.checkpoint import (CheckpointError, load_checkpoint_file,
@@ -111,9 +125,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'error: config file "{args.config}" not found',
               file=sys.stderr)
         return 1
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     prepare_config_for_checkpoint(cfg)
     register_all_modules(init_default_scope=True)
 
@@ -121,8 +133,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         src = resolve_checkpoint(args.src)
         _log(f'reading {src}')
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # reported below instead
+            changes = fit_config_to_checkpoint(cfg, src, args.original_config)
+        for line in changes:
+            _log(f'architecture from the checkpoint: {line}')
         checkpoint = load_checkpoint_file(src)
-    except (FileNotFoundError, IsADirectoryError, CheckpointError) as e:
+    except (FileNotFoundError, IsADirectoryError, CheckpointError,
+            ArchInferenceError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     _log(f'building the model of {args.config} (no SD weights needed)')
@@ -147,6 +165,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         'config': osp.abspath(args.config),
         'converter': 'tools/model_converters/official_to_vpd.py',
         'time': time.strftime('%Y-%m-%d %H:%M:%S'),
+        # what the model was built from (architecture, --cfg-options):
+        # tools/test.py and init_model use it when CONFIG builds another
+        'model_config': model_config_to_meta(cfg.model),
     }
     dataset_meta = dataset_meta_from_config(cfg)
     dst = args.dst
@@ -167,4 +188,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from vpd.utils.cli import run_tool
+    run_tool(main)

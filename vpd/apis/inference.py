@@ -51,7 +51,8 @@ def _model_cfgs(cfg: Config) -> List[ConfigDict]:
     return out
 
 
-def prepare_config_for_checkpoint(cfg: Config) -> Config:
+def prepare_config_for_checkpoint(cfg: Config,
+                                  checkpoint: Optional[str] = None) -> Config:
     """Make ``cfg.model`` take every weight from a checkpoint.
 
     A full checkpoint (official or ours) holds the Stable Diffusion UNet and
@@ -62,8 +63,16 @@ def prepare_config_for_checkpoint(cfg: Config) -> Config:
     the checkpoint overwrites). Neither the SD weights nor the embedding file
     need to exist then.
 
+    With ``checkpoint``, the model config is also fitted to the file
+    (:func:`vpd.models.converters.fit_config_to_checkpoint`, with a
+    warning when it changes anything): a converted checkpoint's stored
+    model config, or the Stable Diffusion architecture of a released one,
+    replaces what the config says.
+
     Args:
         cfg (Config): The config; modified in place.
+        checkpoint (str, optional): Local path of the checkpoint that will
+            be loaded. Defaults to None.
 
     Returns:
         Config: ``cfg``.
@@ -80,6 +89,9 @@ def prepare_config_for_checkpoint(cfg: Config) -> Config:
                 and cond.get('class_embeddings') is not None
                 and cond.get('num_classes') is not None):
             cond['class_embeddings'] = None
+    if checkpoint is not None:
+        from vpd.models.converters import fit_config_to_checkpoint
+        fit_config_to_checkpoint(cfg, checkpoint)
     return cfg
 
 
@@ -207,7 +219,8 @@ def init_model(config: Union[str, os.PathLike, Config],
             checkpoint holds them. None: the config's own weights (random or
             ``pretrained``).
         device (str): Where the model goes. Defaults to ``'cpu'``.
-        cfg_options (dict, optional): Config overrides, as ``--cfg-options``.
+        cfg_options (dict, optional): Config overrides, as ``--cfg-options``
+            (checked: see :func:`vpd.engine.config_check.merge_cfg_options`).
         source (str, optional): Source format of a released checkpoint;
             ``'auto'`` detects it. Defaults to ``'auto'``.
 
@@ -215,16 +228,17 @@ def init_model(config: Union[str, os.PathLike, Config],
         nn.Module: The model in eval mode, with ``cfg`` and (when the config
         or checkpoint knows it) ``dataset_meta`` set.
     """
+    from vpd.engine.config_check import load_config, merge_cfg_options
     from vpd.registry import MODELS
     from vpd.utils import register_all_modules
     if isinstance(config, Config):
-        cfg = copy.deepcopy(config)
+        cfg = merge_cfg_options(copy.deepcopy(config), cfg_options)
     else:
-        cfg = Config.fromfile(os.fspath(config))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        cfg = load_config(os.fspath(config), cfg_options)
     if checkpoint is not None:
-        prepare_config_for_checkpoint(cfg)
+        from vpd.utils.model_zoo import resolve_checkpoint
+        checkpoint = resolve_checkpoint(checkpoint)
+        prepare_config_for_checkpoint(cfg, checkpoint)
     register_all_modules(init_default_scope=True)
     model = MODELS.build(cfg.model)
     meta: Dict[str, Any] = {}
@@ -276,19 +290,37 @@ def build_inference_pipeline(cfg: Config, from_array: bool = False):
 
 
 def inference_model(model: nn.Module,
-                    imgs: Union[ImageInput, Sequence[ImageInput]]):
-    """Predict depth or segmentation for images with the config's pipeline.
+                    imgs: Union[ImageInput, Sequence[ImageInput]],
+                    bboxes: Optional[Any] = None):
+    """Predict depth, segmentation or poses for images.
 
     Args:
         model (nn.Module): From :func:`init_model` (needs ``model.cfg``).
         imgs (str | np.ndarray | list): An image path or a BGR ``uint8``
             array ``[H, W, 3]``, or a list of them.
+        bboxes (np.ndarray | list, optional): Pose models only: person
+            boxes ``[N, 4]`` / ``[N, 5]`` (x1, y1, x2, y2(, score)) of the
+            image, or one such array per image of a list. None: the whole
+            image is one box.
 
     Returns:
-        SegDataSample | list[SegDataSample]: ``pred_depth_map`` (metres) for
-        depth models, ``pred_sem_seg`` and ``seg_logits`` for segmentors; a
-        list when a list was given.
+        SegDataSample | list[SegDataSample] | list[dict]: ``pred_depth_map``
+        (metres) for depth models, ``pred_sem_seg`` and ``seg_logits`` for
+        segmentors, COCO keypoint results (one dict per box,
+        :func:`vpd.apis.pose_inference.inference_pose`) for pose models; a
+        list (per image) when a list was given.
     """
+    # --- pose models: top-down, one crop per person box (pose_inference) ---
+    from vpd.models.estimators import DiffusionPoseEstimator
+    if isinstance(model, DiffusionPoseEstimator):
+        from .pose_inference import inference_pose
+        if not isinstance(imgs, (list, tuple)):
+            return inference_pose(model, imgs, bboxes)
+        per_image = bboxes if bboxes is not None else [None] * len(imgs)
+        return [inference_pose(model, i, b) for i, b in zip(imgs, per_image)]
+    if bboxes is not None:
+        raise ValueError('bboxes is for pose models only')
+    # --- depth / segmentation ---
     from mmengine.dataset import pseudo_collate
     from vpd.utils import register_all_modules
     cfg = getattr(model, 'cfg', None)

@@ -57,7 +57,11 @@ class BaseDepthDataset(BaseDataset):
         if data_root and not osp.isdir(data_root):
             raise FileNotFoundError(
                 f'{type(self).__name__}: data_root "{data_root}" does not '
-                'exist or is not a folder.')
+                'exist or is not a folder. Configs name data/... relative to '
+                'the repository root; put the data there, or set it with '
+                '--cfg-options train_dataloader.dataset.data_root=PATH '
+                'val_dataloader.dataset.data_root=PATH '
+                'test_dataloader.dataset.data_root=PATH')
         if not ann_file:
             raise ValueError(
                 f'{type(self).__name__} needs ann_file: the split file that '
@@ -106,6 +110,32 @@ class BaseDepthDataset(BaseDataset):
                     f'length) must be a number, got {fields[2]!r}') from None
         return info
 
+    @staticmethod
+    def _read_lines(ann_file: str) -> List[tuple]:
+        """``(line number, text)`` of a UTF-8 split file.
+
+        Raises:
+            ValueError: A line is not valid UTF-8 (the message names the file,
+                the line and the column).
+        """
+        with open(ann_file, 'rb') as f:
+            raw_lines = f.read().splitlines()
+        out = []
+        for lineno, raw in enumerate(raw_lines, start=1):
+            try:
+                text = raw.decode('utf-8-sig' if lineno == 1 else 'utf-8')
+            except UnicodeDecodeError as e:
+                raise ValueError(
+                    f'{ann_file}, line {lineno}: not UTF-8 text (byte '
+                    f'0x{raw[e.start]:02x} at column {e.start + 1}); save '
+                    'the split file as UTF-8.') from None
+            if '\x00' in text:
+                raise ValueError(
+                    f'{ann_file}, line {lineno}: contains a NUL byte; the '
+                    'split file must be a text file of "image depth" lines.')
+            out.append((lineno, text))
+        return out
+
     def load_data_list(self) -> List[dict]:
         """Read the split file into data infos.
 
@@ -121,9 +151,7 @@ class BaseDepthDataset(BaseDataset):
         depth_root = self.data_prefix.get('depth_map_path', '')
         data_list = []
         num_skipped = 0
-        with open(ann_file, encoding='utf-8') as f:
-            lines = f.read().splitlines()
-        for lineno, line in enumerate(lines, start=1):
+        for lineno, line in self._read_lines(ann_file):
             line = line.strip()
             if not line or line.startswith('#'):
                 continue

@@ -1,7 +1,6 @@
 """NYU Depth v2 in the layout used by VPD / BTS / GLPDepth."""
 from __future__ import annotations
 
-import os.path as osp
 from typing import Optional, Tuple
 
 from vpd.registry import DATASETS

@@ -1,4 +1,4 @@
 """Evaluation of vpd: metrics registered in the vpd scope."""
-from .metrics import DepthMetric
+from .metrics import CocoKeypointMetric, DepthMetric
 
-__all__ = ['DepthMetric']
+__all__ = ['DepthMetric', 'CocoKeypointMetric']

@@ -24,14 +24,33 @@ contain.  A file that needs anything else is refused with
 ``init_cfg=dict(type='Pretrained')``) through it and makes mmengine's
 checkpoint saving atomic (see :mod:`vpd.engine.checkpoint_io`).
 
+Every floating-point tensor of a loaded file is checked to be finite: a
+checkpoint written after training diverged (NaN/Inf weights) is refused with
+:class:`NonFiniteTensorError`, naming the file and the tensor, instead of
+silently producing NaN predictions later (``allow_non_finite=True`` opens it
+anyway, for inspection).
+
 :func:`save_checkpoint_atomic` writes to a temporary file in the destination
 folder, flushes and fsyncs it, then renames it over the destination, so a
 crash or a full disk never leaves a truncated checkpoint where a good one was.
+A write that fails (full disk, no permission) raises an ``OSError`` naming the
+destination. The temporary file is created with the mode a plain ``open``
+would give (``0o666 & ~umask``, i.e. 0644 under the usual umask), not
+``mkstemp``'s 0600.
+
+:func:`restricted_pickle_load` opens plain pickles (containers and scalars
+only, e.g. the REFER ``refs(*).p`` annotation files) with an unpickler that
+refuses every Python global, so nothing from the file can run.
 """
 from __future__ import annotations
 
+import _compat_pickle
 import argparse
+import codecs
+import collections
+import errno
 import inspect
+import io
 import os
 import os.path as osp
 import pickle
@@ -48,8 +67,10 @@ except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core import multiarray as _np_multiarray
 
 __all__ = [
-    'CheckpointError', 'UnsafeCheckpointError', 'SAFE_GLOBALS',
-    'load_checkpoint_file', 'save_checkpoint_atomic', 'atomic_write_bytes'
+    'CheckpointError', 'UnsafeCheckpointError', 'NonFiniteTensorError',
+    'SAFE_GLOBALS', 'load_checkpoint_file', 'peek_checkpoint',
+    'save_checkpoint_atomic', 'atomic_write_bytes', 'non_finite_tensors',
+    'restricted_pickle_load', 'PLAIN_PICKLE_GLOBALS', 'is_torchscript_archive'
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -72,6 +93,22 @@ class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
         super().__init__(message)
         self.path = path
         self.refused = refused
+
+
+class NonFiniteTensorError(CheckpointError):
+    """Tensors with NaN/Inf values were found in a file being loaded or in
+    weights about to be saved.
+
+    Attributes:
+        path (str): The file.
+        names (list[str]): The non-finite tensors (dotted key paths).
+    """
+
+    def __init__(self, message: str, path: str = '',
+                 names: Optional[List[str]] = None):
+        super().__init__(message)
+        self.path = path
+        self.names = list(names or [])
 
 
 # ---------------------------------------------------------------------------
@@ -211,8 +248,83 @@ def _scan_unsafe_globals(path: str) -> List[str]:
     return sorted(set(found) - set(_SAFE_NAMES))
 
 
+def non_finite_tensors(obj: Any, prefix: str = '') -> List[Tuple[str, int,
+                                                                 int]]:
+    """Find floating-point tensors holding NaN or +-Inf.
+
+    Walks dicts, lists and tuples (what checkpoints, state dicts and
+    optimizer states are made of); other objects are skipped.
+
+    Args:
+        obj (Any): A tensor, or containers of tensors.
+        prefix (str): Dotted path of ``obj`` used in the returned names.
+
+    Returns:
+        list[tuple[str, int, int]]: ``(dotted name, number of non-finite
+        values, number of values)`` of every non-finite tensor, in walk order.
+    """
+    found: List[Tuple[str, int, int]] = []
+    stack: List[Tuple[str, Any]] = [(prefix, obj)]
+    while stack:
+        name, item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            if (item.is_floating_point() or item.is_complex()) and \
+                    item.numel() and not bool(torch.isfinite(item).all()):
+                bad = int((~torch.isfinite(item)).sum())
+                found.append((name or '<tensor>', bad, item.numel()))
+        elif isinstance(item, dict):
+            stack.extend((f'{name}.{k}' if name else str(k), v)
+                         for k, v in reversed(list(item.items())))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((f'{name}.{i}' if name else str(i), v)
+                         for i, v in reversed(list(enumerate(item))))
+    return found
+
+
+def _refuse_non_finite(obj: Any, path: str) -> None:
+    bad = non_finite_tensors(obj)
+    if not bad:
+        return
+    name, count, total = bad[0]
+    raise NonFiniteTensorError(
+        f'Refused to load "{path}": {len(bad)} tensor(s) hold NaN/Inf values '
+        f'(e.g. "{name}": {count} of {total} values), which would make every '
+        'prediction NaN. A checkpoint written after training diverged: use '
+        'an earlier one; a tensor file (e.g. class embeddings): make it '
+        'again. To inspect the file: load_checkpoint_file(path, '
+        'allow_non_finite=True).',
+        path=path, names=[b[0] for b in bad])
+
+
+def is_torchscript_archive(path: PathLike) -> bool:
+    """Whether ``path`` is a TorchScript archive (``torch.jit.save``).
+
+    Such archives hold code (``code/``, ``constants.pkl``) that
+    ``torch.jit.load`` runs; torch itself recognises them by a
+    ``constants.pkl`` record, and so does this function (``code/`` too).
+
+    Args:
+        path (str | os.PathLike): Any file.
+
+    Returns:
+        bool: True for a zip whose records look like TorchScript.
+    """
+    import zipfile
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any(n == 'constants.pkl' or n.endswith('/constants.pkl')
+               or n.startswith('code/') or '/code/' in n for n in names)
+
+
 def load_checkpoint_file(path: PathLike,
-                         map_location: MapLocation = 'cpu') -> Dict[str, Any]:
+                         map_location: MapLocation = 'cpu',
+                         allow_non_finite: bool = False,
+                         mmap: bool = False) -> Dict[str, Any]:
     """Open a checkpoint file safely; never executes code from the file.
 
     ``.safetensors`` files are read with ``safetensors.torch.load_file`` and
@@ -229,6 +341,11 @@ def load_checkpoint_file(path: PathLike,
             tensors go, as in ``torch.load``. Defaults to ``'cpu'``; None
             keeps the saved devices (CPU for safetensors). Safetensors files
             accept only None, a device string or a ``torch.device``.
+        allow_non_finite (bool): Return files whose tensors hold NaN/Inf
+            (for inspection). Defaults to False: such a file is refused.
+        mmap (bool): Memory-map the tensors of a torch file instead of
+            reading them (``torch.load(mmap=True)``; files in the legacy
+            non-zip format are read normally). Defaults to False.
 
     Returns:
         dict: The loaded object.
@@ -237,7 +354,10 @@ def load_checkpoint_file(path: PathLike,
         FileNotFoundError: ``path`` does not exist.
         IsADirectoryError: ``path`` is not a file.
         UnsafeCheckpointError: The file needs a global that is not on
-            :data:`SAFE_GLOBALS`; it was refused for safety.
+            :data:`SAFE_GLOBALS`; it was refused for safety. TorchScript
+            archives (which run code when loaded) are refused too.
+        NonFiniteTensorError: A floating-point tensor of the file holds
+            NaN/Inf and ``allow_non_finite`` is False.
         CheckpointError: The file is not a readable checkpoint.
     """
     path = osp.expanduser(os.fspath(path))
@@ -248,15 +368,30 @@ def load_checkpoint_file(path: PathLike,
         from safetensors import SafetensorError
         from safetensors.torch import load_file
         try:
-            return load_file(path, device=device)
+            obj = load_file(path, device=device)
         except (SafetensorError, ValueError, OSError) as e:
             raise CheckpointError(
                 f'"{path}" is not a readable .safetensors file: {e}') from e
+        if not allow_non_finite:
+            _refuse_non_finite(obj, path)
+        return obj
 
+    if is_torchscript_archive(path):
+        raise UnsafeCheckpointError(
+            f'Refused to load "{path}" for safety: it is a TorchScript '
+            'archive, and loading one runs code stored in the file. Expected '
+            'a checkpoint written by torch.save (a state dict) or a '
+            '.safetensors file.', path=path, refused='TorchScript archive')
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
-            obj = torch.load(path, map_location=map_location,
-                             weights_only=True)
+            try:
+                obj = torch.load(path, map_location=map_location,
+                                 weights_only=True, mmap=mmap or None)
+            except RuntimeError as e:
+                if not mmap or 'mmap' not in str(e):
+                    raise
+                obj = torch.load(path, map_location=map_location,
+                                 weights_only=True)  # legacy format
     except pickle.UnpicklingError as e:
         message = str(e)
         refused = _refused_name(message)
@@ -285,7 +420,55 @@ def load_checkpoint_file(path: PathLike,
             f'"{path}" is not a readable torch checkpoint (expected a file '
             f'written by torch.save, or a .safetensors file): '
             f'{type(e).__name__}: {e}') from e
+    if not allow_non_finite:
+        _refuse_non_finite(obj, path)
     return obj
+
+
+def peek_checkpoint(path: PathLike) -> Tuple[Any, Dict[str, str]]:
+    """Open a checkpoint without reading its tensor data.
+
+    For looking at key names, shapes and metadata before a model is built
+    (e.g. to infer an architecture), as safely as
+    :func:`load_checkpoint_file`.
+
+    Args:
+        path (str | os.PathLike): The checkpoint file.
+
+    Returns:
+        tuple: ``(object, metadata)``. A ``.safetensors`` file gives
+        ``{name: tensor on the 'meta' device}`` (shape and dtype, no data)
+        and its header metadata; any other file the object
+        :func:`load_checkpoint_file` returns with memory-mapped tensors
+        (read only when touched) and ``{}``.
+
+    Raises:
+        The errors of :func:`load_checkpoint_file`.
+    """
+    path = osp.expanduser(os.fspath(path))
+    _check_file(path)
+    if not path.lower().endswith('.safetensors'):
+        # shapes only: the finite check runs when the tensors are loaded
+        return load_checkpoint_file(path, mmap=True,
+                                    allow_non_finite=True), {}
+    from safetensors import SafetensorError, safe_open
+    dtypes = {'F64': torch.float64, 'F32': torch.float32,
+              'F16': torch.float16, 'BF16': torch.bfloat16,
+              'I64': torch.int64, 'I32': torch.int32, 'I16': torch.int16,
+              'I8': torch.int8, 'U8': torch.uint8, 'BOOL': torch.bool}
+    try:
+        with safe_open(path, framework='pt') as f:
+            metadata = dict(f.metadata() or {})
+            out = {}
+            for key in f.keys():
+                part = f.get_slice(key)
+                out[key] = torch.empty(
+                    part.get_shape(), device='meta',
+                    dtype=dtypes.get(part.get_dtype(), torch.float32))
+    except (SafetensorError, ValueError, OSError) as e:
+        raise CheckpointError(
+            f'"{path}" is not a readable .safetensors file: {e}') from e
+    return out, metadata
 
 
 # ---------------------------------------------------------------------------
@@ -305,9 +488,32 @@ def _fsync_dir(dirname: str) -> None:
         os.close(fd)
 
 
+def _write_error(err: BaseException, path: str) -> Optional[OSError]:
+    """An ``OSError`` naming ``path`` for a failed write, or None.
+
+    ``OSError`` (full disk, quota, read-only file system, no permission) and
+    torch's ``RuntimeError('... file write failed')`` of a failed
+    ``torch.save`` become an ``OSError`` whose message names the destination
+    (the temporary file's name would mean nothing to the user).
+    """
+    if isinstance(err, OSError):
+        code = err.errno or errno.EIO
+        reason = err.strerror or str(err)
+    elif isinstance(err, RuntimeError) and 'write' in str(err).lower() and (
+            'fail' in str(err).lower()):
+        code, reason = errno.EIO, str(err).splitlines()[0]
+    else:
+        return None
+    return OSError(code, f'Could not write "{path}": {reason}')
+
+
 def _atomic_write(path: PathLike, write: Callable[[BinaryIO, str], None]
                   ) -> str:
     """Write ``path`` through a temp file + fsync + ``os.replace``.
+
+    The temp file ``.<name>.<pid>.<12 hex>.tmp`` sits next to the
+    destination and is created with mode ``0o666 & ~umask`` (what a plain
+    ``open`` gives); a replaced file keeps its mode.
 
     Args:
         path (str | os.PathLike): Destination; parent folders are created.
@@ -318,10 +524,18 @@ def _atomic_write(path: PathLike, write: Callable[[BinaryIO, str], None]
 
     Returns:
         str: The path that was written (the symlink target if any).
+
+    Raises:
+        OSError: The file could not be written (e.g. the disk is full); the
+            message names ``path``. The temp file is removed and a previous
+            file at ``path`` is left untouched.
     """
     target = osp.realpath(osp.expanduser(os.fspath(path)))
     dirname = osp.dirname(target) or '.'
-    os.makedirs(dirname, exist_ok=True)
+    try:
+        os.makedirs(dirname, exist_ok=True)
+    except OSError as e:
+        raise _write_error(e, os.fspath(path)) from e
     if osp.exists(target) and not osp.isfile(target):
         if osp.isdir(target):
             raise IsADirectoryError(
@@ -334,23 +548,32 @@ def _atomic_write(path: PathLike, write: Callable[[BinaryIO, str], None]
 
     tmp = osp.join(dirname, f'.{osp.basename(target)}.{os.getpid()}.'
                    f'{uuid.uuid4().hex[:12]}.tmp')
-    # 0o666 & ~umask, like a plain open(); mkstemp would force 0o600.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                 | getattr(os, 'O_BINARY', 0), 0o666)
     try:
+        # 0o666 & ~umask, like a plain open(); mkstemp would force 0o600.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                     | getattr(os, 'O_BINARY', 0), 0o666)
+    except OSError as e:
+        raise _write_error(e, os.fspath(path)) from e
+    try:
+        mode = os.fstat(fd).st_mode & 0o7777
         with os.fdopen(fd, 'wb') as f:
             write(f, tmp)
             if not f.closed:  # the safetensors writer syncs by itself
                 f.flush()
                 os.fsync(f.fileno())
         if osp.exists(target):
-            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+            mode = os.stat(target).st_mode & 0o7777
+        # (a writer that recreated the file by name may have changed it)
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         try:
             os.remove(tmp)
         except FileNotFoundError:
             pass
+        error = _write_error(e, os.fspath(path))
+        if error is not None:
+            raise error from e
         raise
     _fsync_dir(dirname)
     return target
@@ -412,3 +635,99 @@ def save_checkpoint_atomic(obj: Any,
         raise ValueError(f'metadata is only supported for .safetensors '
                          f'files, not "{path_str}"')
     _atomic_write(path_str, lambda f, _tmp: torch.save(obj, f))
+
+
+# ---------------------------------------------------------------------------
+# Plain pickles (no globals)
+# ---------------------------------------------------------------------------
+#: The only globals :func:`restricted_pickle_load` resolves: containers and
+#: scalars that pickle through a global (``set``, ``frozenset``,
+#: ``complex``, ``bytearray``, ``OrderedDict``) and ``_codecs.encode``
+#: (protocol-2 ``bytes``). ``dict``, ``list``, ``tuple``, ``str``, ``bytes``,
+#: ``int``, ``float``, ``bool`` and ``None`` need no global at all.
+PLAIN_PICKLE_GLOBALS: Dict[Tuple[str, str], Any] = {
+    ('builtins', 'set'): set,
+    ('builtins', 'frozenset'): frozenset,
+    ('builtins', 'complex'): complex,
+    ('builtins', 'bytearray'): bytearray,
+    ('collections', 'OrderedDict'): collections.OrderedDict,
+    ('_codecs', 'encode'): codecs.encode,
+}
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only :data:`PLAIN_PICKLE_GLOBALS`."""
+
+    def __init__(self, file: BinaryIO, path: str, **kwargs) -> None:
+        super().__init__(file, **kwargs)
+        self._path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        # Python 2 pickles name __builtin__ / copy_reg: map them as
+        # pickle.Unpickler does with fix_imports.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        obj = PLAIN_PICKLE_GLOBALS.get((module, name))
+        if obj is None:
+            raise UnsafeCheckpointError(
+                f'Refused to unpickle "{self._path}" for safety: it names the '
+                f'Python global {module}.{name}, and only plain containers '
+                'and scalars are allowed (vpd.utils.checkpoint.'
+                'PLAIN_PICKLE_GLOBALS). Unpickling it could run code from '
+                'the file.', path=self._path, refused=f'{module}.{name}')
+        return obj
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafeCheckpointError(
+            f'Refused to unpickle "{self._path}": it uses persistent ids '
+            '(a torch/custom pickle, not a plain one); open torch files with '
+            'load_checkpoint_file.', path=self._path, refused='persistent id')
+
+
+def restricted_pickle_load(file: Union[PathLike, BinaryIO],
+                           encoding: str = 'ASCII',
+                           errors: str = 'strict') -> Any:
+    """Load a plain pickle (containers and scalars) without running code.
+
+    For annotation files that are pickles of lists/dicts of numbers and
+    strings, such as the REFER ``refs(unc).p`` files of RefCOCO. Every
+    global a pickle names is refused except :data:`PLAIN_PICKLE_GLOBALS`, so
+    the classic ``__reduce__`` exploits (``os.system``, ``exec``, any
+    importable function) cannot run; neither can persistent ids.
+
+    Args:
+        file (str | os.PathLike | BinaryIO): A path or a binary file object.
+        encoding (str): How Python 2 ``str`` objects are decoded (as in
+            :class:`pickle.Unpickler`); ``'latin1'`` keeps arbitrary bytes.
+            Defaults to 'ASCII'.
+        errors (str): Decoding error handling. Defaults to 'strict'.
+
+    Returns:
+        Any: The unpickled object.
+
+    Raises:
+        FileNotFoundError: The path does not exist.
+        UnsafeCheckpointError: The pickle names a global that is not allowed
+            (the message names it and the file).
+        CheckpointError: The file is not a readable pickle.
+    """
+    if isinstance(file, (str, bytes, os.PathLike)):
+        path = osp.expanduser(os.fsdecode(file))
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                2, f'Pickle file not found: "{path}"', path)
+        with open(path, 'rb') as f:
+            data = f.read()
+    else:
+        path = getattr(file, 'name', '<file object>')
+        data = file.read()
+    try:
+        return _PlainUnpickler(io.BytesIO(data), str(path),
+                               encoding=encoding, errors=errors).load()
+    except UnsafeCheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001 - pickle raises many types
+        raise CheckpointError(
+            f'"{path}" is not a readable pickle: {type(e).__name__}: '
+            f'{e}') from None

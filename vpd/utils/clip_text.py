@@ -703,8 +703,24 @@ def _load_transformers(path: str) -> ClipTextEncoder:
     return _TransformersClipText(model.float().eval(), source=path)
 
 
+def _refuse_torchscript(path: str) -> None:
+    """Refuse a TorchScript archive: ``torch.jit.load`` runs its code."""
+    raise ValueError(
+        f'Refused to load "{path}": it is a TorchScript archive (e.g. '
+        "OpenAI's original CLIP release), and loading one runs code stored in "
+        'the file (it can, for example, write any file). Use the same '
+        'weights as a transformers folder (e.g. openai/clip-vit-large-'
+        'patch14, safetensors) or an open_clip state-dict file, or, only if '
+        'you trust this file, pass allow_torchscript=True (CLI: '
+        '--allow-torchscript).')
+
+
 def _load_open_clip(kind: str, path: str,
-                    open_clip_model: Optional[str]) -> ClipTextEncoder:
+                    open_clip_model: Optional[str],
+                    allow_torchscript: bool = False) -> ClipTextEncoder:
+    if kind == 'open_clip_file' and not allow_torchscript and \
+            _is_torchscript_archive(path):
+        _refuse_torchscript(path)
     try:
         import open_clip
     except ImportError as e:
@@ -736,7 +752,8 @@ def _load_open_clip(kind: str, path: str,
 def load_clip_text_encoder(path: str, backend: str = 'auto',
                            device: str = 'cpu',
                            tokenizer: str = 'auto',
-                           open_clip_model: Optional[str] = None
+                           open_clip_model: Optional[str] = None,
+                           allow_torchscript: bool = False
                            ) -> Tuple[ClipTextEncoder, ClipTokenizer]:
     """Load a local CLIP (ViT-L/14-style) text encoder and its tokenizer.
 
@@ -758,6 +775,10 @@ def load_clip_text_encoder(path: str, backend: str = 'auto',
         open_clip_model (str, optional): open_clip architecture name for a
             checkpoint *file* that is not OpenAI's TorchScript release.
             Defaults to ``'ViT-L-14-quickgelu'`` (OpenAI CLIP ViT-L/14).
+        allow_torchscript (bool): Load a TorchScript archive (OpenAI's
+            original ``ViT-L-14.pt``) with ``torch.jit.load``, which runs
+            code stored in the file; only for files you trust. Defaults to
+            False: such a file is refused with a ``ValueError``.
 
     Returns:
         tuple[ClipTextEncoder, ClipTokenizer]: The model and the tokenizer.
@@ -766,7 +787,8 @@ def load_clip_text_encoder(path: str, backend: str = 'auto',
     if kind == 'hf_dir':
         model = _load_transformers(resolved)
     else:
-        model = _load_open_clip(kind, resolved, open_clip_model)
+        model = _load_open_clip(kind, resolved, open_clip_model,
+                                allow_torchscript)
     model.requires_grad_(False)
     model.eval()
     model.to(device)

@@ -1,4 +1,5 @@
-# ADE20K (SceneParsing, ADEChallengeData2016) with VPD's recipe: mmseg's
+# ADE20K (SceneParsing, ADEChallengeData2016) with VPD's recipe (wl-zhao/VPD
+# segmentation/configs/_base_/datasets/ade20k_vpd.py, mmseg 0.x): mmseg's
 # ADE20KDataset (labels 1..150 -> 0..149, 0 -> ignore), resize to (2048, 512)
 # x [0.5, 2.0], random 512 crop (cat_max_ratio 0.75), flip, photometric
 # distortion. Normalisation to [-1, 1] is the model's data preprocessor.

@@ -1,7 +1,9 @@
 # Cityscapes (gtFine, 19 classes) through mmseg's CityscapesDataset; prepare
 # the *_labelTrainIds.png files with mmseg's tools/dataset_converters/
-# cityscapes.py. Recipe: resize to (2048, 1024) x [0.5, 2.0], random 512x1024
-# crop (cat_max_ratio 0.75), flip, photometric distortion.
+# cityscapes.py. Recipe (mmseg configs/_base_/datasets/cityscapes.py): resize
+# to (2048, 1024) x [0.5, 2.0], random 512x1024 crop (cat_max_ratio 0.75),
+# flip, photometric distortion. Meta Prompts overrides the crop with 1024x1024
+# (fudan-zvg/meta-prompts segmentation/configs/_base_/datasets/cityscapes.py).
 dataset_type = 'CityscapesDataset'
 data_root = 'data/cityscapes/'
 crop_size = (512, 1024)

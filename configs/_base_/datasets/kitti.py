@@ -12,7 +12,10 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadDepthMap'),
     dict(type='KBCrop'),
-    dict(type='CutDepth', prob=0.25, max_depth=max_depth),
+    # the reference's CutDepth (fudan-zvg/meta-prompts depth/dataset/
+    # base_dataset.py): every 4th sample of a worker, the raw depth
+    # (metres x 256) written into the uint8 image; see _base_/datasets/nyu.py
+    dict(type='CutDepth', interval=4, depth_values='raw'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='DepthPhotometricAug'),
@@ -27,7 +30,7 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=3,
     num_workers=4,
-    persistent_workers=True,
+    persistent_workers=False,  # the CutDepth counter restarts per epoch
     sampler=dict(type='DefaultSampler', shuffle=True),
     drop_last=True,  # as the reference's DataLoader (and its LR schedule)
     dataset=dict(

@@ -9,8 +9,13 @@ meta_keys = ('img_path', 'depth_map_path', 'ori_shape', 'img_shape',
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadDepthMap'),
-    # interval=4 would reproduce the reference's every-4th-sample counter
-    dict(type='CutDepth', prob=0.25, max_depth=max_depth),
+    # The reference's CutDepth (wl-zhao/VPD and fudan-zvg/meta-prompts
+    # depth/dataset/base_dataset.py, augment_training_data): every 4th
+    # sample of a dataloader worker, the raw depth (mm) written into the
+    # uint8 image. This project's variant (random with probability 0.25,
+    # depth scaled to 0-255): dict(type='CutDepth', prob=0.25,
+    # depth_values='scaled', max_depth=max_depth).
+    dict(type='CutDepth', interval=4, depth_values='raw'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='DepthPhotometricAug'),
@@ -24,7 +29,10 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=3,
     num_workers=4,
-    persistent_workers=True,
+    # the reference's workers start every epoch afresh, and with them the
+    # CutDepth counter (depth/train.py: a DataLoader without
+    # persistent_workers)
+    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
     drop_last=True,  # as the reference's DataLoader (and its LR schedule)
     dataset=dict(

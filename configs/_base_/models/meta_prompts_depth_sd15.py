@@ -12,6 +12,13 @@
 # Put v1-5-pruned-emaonly.ckpt (or a diffusers folder) at the path below, or
 # override: --cfg-options model.backbone.pretrained=/path/to/weights
 sd_pretrained = 'checkpoints/v1-5-pruned-emaonly.ckpt'
+# The UNet / VAE architecture is named once, as a dict (a preset plus any
+# diffusers config key), e.g. a custom width:
+#   --cfg-options model.backbone.unet.block_out_channels=[256,512,1024,1024]
+# Every width that follows from it (conditioner embed_dim and
+# time_embed_dim, neck in_channels and embed_dim, head in_channels) is
+# derived when the model is built (vpd/models/backbones/derived_widths.py);
+# a config that repeats one with another value is refused, naming both.
 num_loops = 3
 num_prompts = 50
 data_preprocessor = dict(
@@ -28,8 +35,8 @@ model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='StableDiffusionBackbone',
-        unet='sd15',
-        vae='sd15',
+        unet=dict(preset='sd15'),
+        vae=dict(preset='sd15'),
         pretrained=sd_pretrained,
         use_time_embed=False,
         num_loops=num_loops,
@@ -39,20 +46,13 @@ model = dict(
     conditioner=dict(
         type='MetaPromptConditioner',
         num_prompts=num_prompts,
-        embed_dim=768,
         num_loops=num_loops,
         share_prompts=False,
-        use_adapter=True,
-        time_embed_dim=1280),
-    neck=dict(
-        type='MetaPromptDepthNeck',
-        in_channels=[320, 640, 1280, 1280],
-        embed_dim=768,
-        num_filters=32,
-        num_groups=16),
+        use_adapter=True),
+    neck=dict(type='MetaPromptDepthNeck', num_filters=32, num_groups=16),
+    # in_channels: one map per prompt (num_prompts)
     decode_head=dict(
         type='VPDDepthHead',
-        in_channels=num_prompts,
         channels=192,
         num_deconv=3,
         num_filters=[32, 32, 32],

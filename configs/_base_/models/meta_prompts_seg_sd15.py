@@ -10,6 +10,13 @@
 # Put v1-5-pruned-emaonly.ckpt (or a diffusers folder) at `sd_pretrained`, or
 # override: --cfg-options model.backbone.pretrained=/path/to/weights
 sd_pretrained = 'checkpoints/v1-5-pruned-emaonly.ckpt'
+# The UNet / VAE architecture is named once, as a dict (a preset plus any
+# diffusers config key), e.g. a custom width:
+#   --cfg-options model.backbone.unet.block_out_channels=[256,512,1024,1024]
+# Every width that follows from it (conditioner embed_dim and
+# time_embed_dim, neck in_channels and embed_dim, head in_channels) is
+# derived when the model is built (vpd/models/backbones/derived_widths.py);
+# a config that repeats one with another value is refused, naming both.
 num_classes = 150
 num_prompts = 150
 num_loops = 3
@@ -27,8 +34,8 @@ model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='StableDiffusionBackbone',
-        unet='sd15',
-        vae='sd15',
+        unet=dict(preset='sd15'),
+        vae=dict(preset='sd15'),
         pretrained=sd_pretrained,
         use_time_embed=False,
         num_loops=num_loops,
@@ -39,19 +46,13 @@ model = dict(
     conditioner=dict(
         type='MetaPromptConditioner',
         num_prompts=num_prompts,
-        embed_dim=768,
         num_loops=num_loops,
         share_prompts=True,
-        use_adapter=False,
-        time_embed_dim=1280),
-    neck=dict(
-        type='MetaPromptSegNeck',
-        in_channels=[320, 640, 1280, 1280],
-        embed_dim=768,
-        num_groups=16),
+        use_adapter=False),
+    neck=dict(type='MetaPromptSegNeck', num_groups=16),
+    # in_channels of both heads: the neck's maps, num_prompts per level
     decode_head=dict(
         type='UPerHead',
-        in_channels=[num_prompts] * 4,
         in_index=[0, 1, 2, 3],
         pool_scales=(1, 2, 3, 6),
         channels=512,
@@ -60,16 +61,19 @@ model = dict(
         norm_cfg=norm_cfg,
         align_corners=False,
         loss_decode=[
+            # avg_non_ignore=False: mmseg's default, the official (mmseg
+            # 0.x) mean over all pixels; set explicitly (mmseg warns
+            # otherwise)
             dict(
                 type='CrossEntropyLoss',
                 loss_name='loss_ce',
                 use_sigmoid=False,
-                loss_weight=1.0),
+                loss_weight=1.0,
+                avg_non_ignore=False),
             dict(type='LovaszLoss', reduction='none', loss_weight=1.0)
         ]),
     auxiliary_head=dict(
         type='FCNHead',
-        in_channels=num_prompts,
         in_index=2,
         channels=512,
         num_convs=1,
@@ -82,7 +86,8 @@ model = dict(
             type='CrossEntropyLoss',
             loss_name='loss_ce_aux',
             use_sigmoid=False,
-            loss_weight=0.4)),
+            loss_weight=0.4,
+            avg_non_ignore=False)),
     train_cfg=dict(),
     test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))
 # tools/test.py --tta: softmax-averaged predictions over `tta_pipeline`.

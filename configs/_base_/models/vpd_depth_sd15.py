@@ -2,6 +2,13 @@
 # Put v1-5-pruned-emaonly.ckpt (or a diffusers folder) at the path below, or
 # override: --cfg-options model.backbone.pretrained=/path/to/weights
 sd_pretrained = 'checkpoints/v1-5-pruned-emaonly.ckpt'
+# The UNet / VAE architecture is named once, as a dict (a preset plus any
+# diffusers config key), e.g. a custom width:
+#   --cfg-options model.backbone.unet.block_out_channels=[256,512,1024,1024]
+# Every width that follows from it (conditioner embed_dim, neck
+# in_channels, head in_channels) is derived when the model is built
+# (vpd/models/backbones/derived_widths.py); a config that repeats one with
+# another value is refused, naming both.
 # The 27 NYUv2 scene classes in the order of VPD's nyu_class_list.json (the
 # row order of nyu_class_embeddings.pth; "excercise_room" spelled as there).
 nyu_scene_classes = [
@@ -26,8 +33,8 @@ model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='StableDiffusionBackbone',
-        unet='sd15',
-        vae='sd15',
+        unet=dict(preset='sd15'),
+        vae=dict(preset='sd15'),
         pretrained=sd_pretrained,
         timestep=1,
         pad_to=64,
@@ -37,17 +44,14 @@ model = dict(
         type='ClassEmbeddingConditioner',
         class_embeddings='checkpoints/nyu_class_embeddings.pth',
         num_classes=27,
-        embed_dim=768,
         mode='per_image',
         class_names=nyu_scene_classes,
         gamma_init=1e-4),
-    neck=dict(
-        type='VPDDepthNeck',
-        in_channels=[320, 640, 1280, 1280],
-        out_channels=1536),
+    # in_channels: backbone.out_channels ([320, 640, 1280, 1280] for SD1.5)
+    neck=dict(type='VPDDepthNeck', out_channels=1536),
+    # in_channels: the neck's out_channels
     decode_head=dict(
         type='VPDDepthHead',
-        in_channels=1536,
         channels=192,
         num_deconv=3,
         num_filters=[32, 32, 32],

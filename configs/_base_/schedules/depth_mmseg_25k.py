@@ -4,8 +4,9 @@
 # then constant; 25k iterations.
 optim_wrapper = dict(
     type='OptimWrapper',
-    # mmseg's constructor applies the 1-D / bias rules inside custom_keys too.
-    constructor='ForceDefaultOptimWrapperConstructor',
+    # mmseg's ForceDefault rules (the 1-D / bias rules inside custom_keys
+    # too), logged as one summary line (vpd/engine/optimizers).
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.1),
     paramwise_cfg=dict(
         force_default_settings=True,
@@ -32,7 +33,9 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    logger=dict(
+        type='ProgressLoggerHook', interval=50,
+        log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
         type='CheckpointHook',
@@ -42,4 +45,8 @@ default_hooks = dict(
         save_best='rmse',
         rule='less'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DepthVisualizationHook', draw=False))
+    visualization=dict(type='DepthVisualizationHook', draw=False),
+    # a NaN/Inf loss or gradient stops the run (action='skip' skips
+    # the step); a whole epoch without valid targets stops it too
+    non_finite=dict(type='NonFiniteGuardHook', action='stop'),
+    empty_target=dict(type='EmptyTargetHook'))

@@ -5,8 +5,9 @@
 max_epochs = 25
 optim_wrapper = dict(
     type='OptimWrapper',
-    # mmseg's constructor applies the 1-D / bias rules inside custom_keys too.
-    constructor='ForceDefaultOptimWrapperConstructor',
+    # mmseg's ForceDefault rules (the 1-D / bias rules inside custom_keys
+    # too), logged as one summary line (vpd/engine/optimizers).
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.1),
     paramwise_cfg=dict(
@@ -35,7 +36,9 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
+    logger=dict(
+        type='ProgressLoggerHook', interval=50,
+        log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
         type='CheckpointHook',
@@ -45,7 +48,11 @@ default_hooks = dict(
         save_best='rmse',
         rule='less'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DepthVisualizationHook', draw=False))
+    visualization=dict(type='DepthVisualizationHook', draw=False),
+    # a NaN/Inf loss or gradient stops the run (action='skip' skips
+    # the step); a whole epoch without valid targets stops it too
+    non_finite=dict(type='NonFiniteGuardHook', action='stop'),
+    empty_target=dict(type='EmptyTargetHook'))
 # Epoch-based logging (log_processor = dict(by_epoch=True)) is set in the
 # leaf configs: default_runtime.py defines log_processor too, and mmengine
 # refuses a key defined by two bases.

@@ -9,8 +9,9 @@
 # here norm layers are found by type and keep their module's lr_mult.
 optim_wrapper = dict(
     type='OptimWrapper',
-    # mmseg's constructor applies norm_decay_mult inside custom_keys too.
-    constructor='ForceDefaultOptimWrapperConstructor',
+    # mmseg's ForceDefault rules (norm_decay_mult inside custom_keys too),
+    # logged as one summary line (vpd/engine/optimizers).
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW', lr=8e-5, betas=(0.9, 0.999), weight_decay=1e-3),
     paramwise_cfg=dict(
@@ -41,7 +42,9 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    logger=dict(
+        type='ProgressLoggerHook', interval=50,
+        log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
         type='CheckpointHook',
@@ -51,4 +54,8 @@ default_hooks = dict(
         save_best='mIoU',
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegOverlayVisualizationHook', draw=False),
+    # a NaN/Inf loss or gradient stops the run (action='skip' skips
+    # the step); a whole epoch without valid targets stops it too
+    non_finite=dict(type='NonFiniteGuardHook', action='stop'),
+    empty_target=dict(type='EmptyTargetHook'))

@@ -5,7 +5,7 @@
 max_iters = 300
 optim_wrapper = dict(
     type='OptimWrapper',
-    constructor='ForceDefaultOptimWrapperConstructor',
+    constructor='SummaryOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-3),
     paramwise_cfg=dict(
         force_default_settings=True,
@@ -23,9 +23,15 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=25, log_metric_by_epoch=False),
+    logger=dict(
+        type='ProgressLoggerHook', interval=25, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters),
+    # a checkpoint every 50 iterations: --resume after Ctrl-C loses little
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=50),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegOverlayVisualizationHook', draw=False),
+    # a NaN/Inf loss or gradient stops the run (action='skip' skips
+    # the step); a whole epoch without valid targets stops it too
+    non_finite=dict(type='NonFiniteGuardHook', action='stop'),
+    empty_target=dict(type='EmptyTargetHook'))
 randomness = dict(seed=0)

@@ -17,6 +17,7 @@ def _results(h=6, w=10, seed=0):
     return dict(
         img=img,
         gt_depth_map=depth,
+        depth_rescale_factor=1e-3,  # as LoadDepthMap sets it (NYU, mm)
         seg_fields=['gt_depth_map'],
         img_path='scene/rgb_00001.jpg',
         depth_map_path='scene/sync_depth_00001.png',
@@ -153,7 +154,7 @@ def test_cut_depth_stripe_geometry_and_values():
     img = results['img'].copy()
     depth = results['gt_depth_map'].copy()
     np.random.seed(3)
-    out = CutDepth(prob=1.0, max_depth=10.0)(results)
+    out = CutDepth(prob=1.0, depth_values='scaled', max_depth=10.0)(results)
     left = int(alpha * 40)
     width = int(max((40 - alpha * 40) * beta * 0.75, 1))
     stripe = np.rint(np.clip(depth[:, left:left + width] / 10.0, 0, 1) * 255)
@@ -206,6 +207,33 @@ def test_cut_depth_errors():
         CutDepth()(results)
     with pytest.raises(ValueError):
         CutDepth(prob=2.0)
+    with pytest.raises(ValueError, match='not both'):
+        CutDepth(prob=0.5, interval=4)
+    with pytest.raises(ValueError, match='depth_values'):
+        CutDepth(depth_values='mm')
+    results = _results()
+    del results['depth_rescale_factor']
+    with pytest.raises(KeyError, match='depth_rescale_factor'):
+        CutDepth()(results)
+
+
+def test_cut_depth_defaults_are_the_reference():
+    """Every 4th call, raw stored depth (here mm): integer part modulo
+    256 into uint8, the raw value into a float image."""
+    transform = CutDepth()
+    assert (transform.interval, transform.prob) == (4, None)
+    assert transform.depth_values == 'raw'
+    results = _results(h=4, w=40)
+    results['img'] = results['img'].astype(np.float32)
+    depth_mm = results['gt_depth_map'] / 1e-3  # not integers here
+    before = results['img'].copy()
+    np.random.seed(0)
+    out = transform(results)['img']
+    cols = np.where((out != before).any(axis=(0, 2)))[0]
+    assert len(cols) >= 1
+    # (values within 0.01 of an integer are taken as stored integers)
+    np.testing.assert_allclose(out[:, cols, 1], depth_mm[:, cols],
+                               rtol=0, atol=1e-2)
 
 
 # ----------------------------------------------------- DepthPhotometricAug

@@ -314,3 +314,23 @@ def test_full_sd21_builds(no_network):
     bb = StableDiffusionBackbone(unet='sd21', vae='sd21')
     assert bb.context_dim == 1024
     assert bb.out_channels == [320, 640, 1280, 1280]
+
+
+def test_a_dropped_backbone_is_freed_at_once():
+    """No reference cycle: the pyramid hooks on the UNet do not refer back
+    to the backbone, so a full-size model (3.5 GB) is freed when dropped,
+    not whenever the cycle collector runs (two SD builds in one test worker
+    held 8 GB)."""
+    import gc
+    import weakref
+    gc.disable()
+    try:
+        for kw in ({}, dict(attn_maps=dict(num_tokens=2))):
+            bb = StableDiffusionBackbone(unet='tiny', vae='tiny', **kw)
+            with torch.no_grad():
+                bb(torch.randn(1, 3, 64, 64), torch.randn(1, 2, 32))
+            ref = weakref.ref(bb)
+            del bb
+            assert ref() is None, kw
+    finally:
+        gc.enable()

@@ -195,7 +195,8 @@ def test_channel_bookkeeping_follows_k(k):
 def test_mismatched_neck_raises_clearly():
     cfg = seg_cfg(k=4)
     cfg['neck']['in_channels'] = [32, 64 + 5, 64 + 5, 64]
-    with pytest.raises(ValueError, match=r'neck in_channels .* K=4'):
+    with pytest.raises(ValueError, match=r'model\.neck\.in_channels='
+                       r'\[32, 69, 69, 64\] .* K=4'):
         build(cfg)
 
 

@@ -6,7 +6,8 @@ import numpy as np
 from mmengine.hooks import Hook
 
 from vpd.registry import HOOKS
-from vpd.visualization import colorize_depth, write_image_atomic
+from vpd.visualization import (colorize_depth, unique_output_path,
+                               write_image_atomic)
 
 
 @HOOKS.register_module()
@@ -15,7 +16,9 @@ class DepthVisualizationHook(Hook):
 
     Prediction and ground truth share one colour scale (0 to the larger of
     their maxima); pixels without ground truth are black.
-    ``tools/test.py --show-dir DIR`` turns it on.
+    ``tools/test.py --show-dir DIR`` turns it on and writes
+    ``DIR/<image stem>.png``, the layout of every task (two images with one
+    stem: :func:`vpd.visualization.unique_output_path`).
 
     Args:
         draw (bool): Whether to write images. Defaults to False.
@@ -33,6 +36,7 @@ class DepthVisualizationHook(Hook):
         self.interval = interval
         self.show_dir = show_dir
         self.cmap = cmap
+        self._taken = {}
 
     def _out_dir(self, runner) -> str:
         d = self.show_dir or 'vis_data'
@@ -63,8 +67,6 @@ class DepthVisualizationHook(Hook):
             if gt is not None and gt.shape == pred.shape:
                 panels.append(
                     colorize_depth(gt, 0.0, vmax, self.cmap, invalid=gt <= 0))
-            name = osp.splitext(osp.basename(img_path or f'{batch_idx}'))[0]
-            parent = osp.basename(osp.dirname(img_path)) if img_path else ''
-            fname = f'{parent}_{name}.png' if parent else f'{name}.png'
-            write_image_atomic(osp.join(out_dir, fname),
-                               np.concatenate(panels, axis=1))
+            out = unique_output_path(out_dir, img_path, self._taken,
+                                     fallback=f'{batch_idx}')
+            write_image_atomic(out, np.concatenate(panels, axis=1))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import os
 import os.path as osp
-import tempfile
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
@@ -15,6 +14,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from vpd.registry import METRICS
+from vpd.utils.checkpoint import atomic_write_bytes
 
 #: Fractions of (h, h, w, w) of the KITTI evaluation crops.
 _KITTI_CROPS = {
@@ -52,8 +52,13 @@ class DepthMetric(BaseMetric):
       benchmark (BTS ``compute_errors``) uses lambda 1 and scale 100.
 
     Each metric is then averaged over images (images without valid pixels
-    are skipped with a warning). Only these nine numbers per image are kept
-    in ``self.results``, so mmengine gathers them cheaply across ranks.
+    are skipped with a warning naming the file and the range). Only these
+    nine numbers per image (and the fraction of non-finite predicted pixels)
+    are kept in ``self.results``, so mmengine gathers them cheaply across
+    ranks. A prediction that is NaN/Inf *everywhere* (a model with NaN
+    weights) is not turned into ordinary-looking numbers: evaluation stops
+    with a ``ValueError`` naming the images; a few non-finite pixels are
+    replaced as the reference does, with a warning.
 
     Crops (``crop_type``):
 
@@ -90,11 +95,16 @@ class DepthMetric(BaseMetric):
         format_only (bool): Only write predictions, compute nothing (needs
             ``output_dir``; ground truth may be absent). Defaults to False.
         collect_device (str): 'cpu' or 'gpu'. Defaults to 'cpu'.
-        prefix (str, optional): Metric name prefix. Defaults to None.
+        prefix (str, optional): Metric name prefix. Defaults to None (no
+            prefix).
     """
 
     METRICS = ('d1', 'd2', 'd3', 'abs_rel', 'sq_rel', 'rmse', 'rmse_log',
                'log10', 'silog')
+    #: Metric names stay unprefixed (``rmse``, not ``depth/rmse``: the
+    #: configs' ``save_best='rmse'`` and the tools read them); an explicit
+    #: empty prefix, so mmengine does not warn that none was set.
+    default_prefix: Optional[str] = ''
 
     def __init__(self,
                  min_depth: float = 1e-3,
@@ -135,6 +145,7 @@ class DepthMetric(BaseMetric):
         self.output_dir = output_dir
         self.output_depth_scale = float(output_depth_scale)
         self.format_only = format_only
+        self._nonfinite_images: List[str] = []
 
     # ------------------------------------------------------------------
     def crop_mask(self, height: int, width: int) -> torch.Tensor:
@@ -237,10 +248,16 @@ class DepthMetric(BaseMetric):
             result = self.compute_image_metrics(pred, gt)
             if result is None:
                 print_log(
-                    f'DepthMetric: "{img_path}" has no valid ground-truth '
-                    'pixel; it is left out of the mean.', logger='current',
-                    level=logging.WARNING)
+                    f'DepthMetric: "{img_path}" has no ground-truth pixel in '
+                    f'({self.min_depth:g}, {self.max_depth:g}) m inside the '
+                    'evaluation crop; it is left out of the mean (check the '
+                    'depth scale of the dataset if this happens often).',
+                    logger='current', level=logging.WARNING)
                 continue
+            nonfinite = int((~torch.isfinite(pred)).sum())
+            result['nonfinite_frac'] = nonfinite / max(pred.numel(), 1)
+            if nonfinite == pred.numel():
+                self._nonfinite_images.append(str(img_path))
             self.results.append(result)
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
@@ -260,6 +277,25 @@ class DepthMetric(BaseMetric):
             raise ValueError(
                 'DepthMetric: no image had valid ground truth; check '
                 'min_depth/max_depth and the depth scale of the dataset.')
+        all_bad = sum(1 for r in results
+                      if r.get('nonfinite_frac', 0.0) >= 1.0)
+        if all_bad:
+            example = (f' (e.g. "{self._nonfinite_images[0]}")'
+                       if self._nonfinite_images else '')
+            self._nonfinite_images = []
+            raise ValueError(
+                f'DepthMetric: the predictions of {all_bad} of '
+                f'{len(results)} images are NaN/Inf everywhere{example}; '
+                "the model's weights or inputs are probably NaN, so no "
+                'metric is reported.')
+        some_bad = sum(1 for r in results
+                       if r.get('nonfinite_frac', 0.0) > 0)
+        if some_bad:
+            print_log(
+                f'DepthMetric: {some_bad} of {len(results)} predictions had '
+                'NaN/Inf pixels, replaced by max_depth (inf) / min_depth '
+                '(nan) as the reference does.', logger='current',
+                level=logging.WARNING)
         out = OrderedDict()
         for name in self.metrics:
             out[name] = float(np.mean([r[name] for r in results]))
@@ -297,16 +333,8 @@ class DepthMetric(BaseMetric):
                                [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if not ok:
             raise RuntimeError(f'DepthMetric: cannot encode "{path}".')
-        fd, tmp = tempfile.mkstemp(
-            dir=folder, prefix='.' + osp.basename(path), suffix='.tmp')
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write(buf.tobytes())
-            os.replace(tmp, path)
-        except BaseException:
-            if osp.exists(tmp):
-                os.remove(tmp)
-            raise
+        # temp file + rename, mode 0644 under the usual umask
+        atomic_write_bytes(buf.tobytes(), path)
 
 
 def _squeeze_map(data, img_path: str, key: str) -> torch.Tensor:

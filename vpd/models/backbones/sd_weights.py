@@ -127,6 +127,21 @@ def _load_diffusers_folder(path: str, unet_cfg: Dict[str, Any],
         'diffusion_pytorch_model.safetensors or .bin).')
 
 
+def _refuse_non_finite(path: str, unet: torch.nn.Module,
+                       vae: torch.nn.Module) -> None:
+    """Refuse NaN/Inf weights read by diffusers (the single-file path is
+    checked by :func:`vpd.utils.checkpoint.load_checkpoint_file`)."""
+    from vpd.utils.checkpoint import NonFiniteTensorError, non_finite_tensors
+    bad = (non_finite_tensors(dict(unet.state_dict()), 'unet') +
+           non_finite_tensors(dict(vae.state_dict()), 'vae'))
+    if bad:
+        name, count, total = bad[0]
+        raise NonFiniteTensorError(
+            f'Refused the Stable Diffusion weights in "{path}": {len(bad)} '
+            f'tensor(s) hold NaN/Inf values (e.g. "{name}": {count} of '
+            f'{total} values).', path=path, names=[b[0] for b in bad])
+
+
 def split_ldm_checkpoint(state: Dict[str, Any], path: str = '<state dict>'
                          ) -> Dict[str, torch.Tensor]:
     """Return the flat ldm state dict of an original SD checkpoint.
@@ -206,6 +221,52 @@ def load_state_into(module: torch.nn.Module, state: Dict[str, torch.Tensor],
             'preset (sd15 / sd21) matches the checkpoint.')
 
 
+def check_ldm_architecture(state: Dict[str, torch.Tensor],
+                           unet_cfg: Dict[str, Any], vae_cfg: Dict[str, Any],
+                           path: str) -> None:
+    """Refuse an ldm file whose UNet/VAE shapes are not the configured ones.
+
+    The message names each differing key with both values and the
+    ``--cfg-options`` that fit the file (a preset when one matches,
+    :mod:`vpd.models.backbones.sd_arch`).
+
+    Args:
+        state (dict): Flat ldm state dict.
+        unet_cfg (dict): The configured UNet.
+        vae_cfg (dict): The configured VAE.
+        path (str): The file, for the message.
+
+    Raises:
+        ValueError: The architectures differ.
+    """
+    from .sd_arch import (ArchInferenceError, complete_arch,
+                          infer_unet_config, infer_vae_config,
+                          shape_differences, shapes_of)
+    problems, hints = [], []
+    for part, cfg, prefix, infer in (
+            ('unet', unet_cfg, LDM_UNET_PREFIX, infer_unet_config),
+            ('vae', vae_cfg, LDM_VAE_PREFIX, infer_vae_config)):
+        try:
+            inferred = infer(shapes_of(state, prefix))
+        except ArchInferenceError as e:
+            raise ValueError(f'"{path}": {e}') from None
+        diff = shape_differences(inferred, cfg)
+        if not diff:
+            continue
+        problems += [f'{part}.{k}: config {a}, file {b}' for k, a, b in diff]
+        _, base, _ = complete_arch(inferred, part)
+        if base in PRESETS:
+            hints.append(f'model.backbone.{part}.preset={base}')
+        else:
+            hints += [f'model.backbone.{part}.{k}={b}' for k, _, b in diff]
+    if problems:
+        raise ValueError(
+            f'Stable Diffusion weights from "{path}" do not match the '
+            f'configured architecture, another shape: {"; ".join(problems)}.'
+            f' Use --cfg-options {" ".join(hints)} (the widths that follow '
+            'from them are derived).')
+
+
 def build_sd_models(unet: ArchSpec = 'sd15',
                     vae: ArchSpec = 'sd15',
                     pretrained: Optional[str] = None):
@@ -220,6 +281,10 @@ def build_sd_models(unet: ArchSpec = 'sd15',
 
     Returns:
         tuple: ``(UNet2DConditionModel, AutoencoderKL)``.
+
+    Raises:
+        vpd.utils.checkpoint.NonFiniteTensorError: The weights hold NaN/Inf
+            (the message names the file or folder).
     """
     unet_cfg = resolve_arch(unet, 'unet')
     vae_cfg = resolve_arch(vae, 'vae')
@@ -227,10 +292,14 @@ def build_sd_models(unet: ArchSpec = 'sd15',
         return build_unet(unet_cfg), build_vae(vae_cfg)
     path = os.path.expanduser(str(pretrained))
     if osp.isdir(path):
-        return _load_diffusers_folder(path, unet_cfg, vae_cfg, True)
+        unet_model, vae_model = _load_diffusers_folder(path, unet_cfg,
+                                                       vae_cfg, True)
+        _refuse_non_finite(path, unet_model, vae_model)
+        return unet_model, vae_model
     if osp.isfile(path):
         from vpd.utils.checkpoint import load_checkpoint_file
         state = split_ldm_checkpoint(load_checkpoint_file(path), path)
+        check_ldm_architecture(state, unet_cfg, vae_cfg, path)
         unet_sd, vae_sd = convert_ldm_to_diffusers(state, unet_cfg, vae_cfg)
         unet_model, vae_model = build_unet(unet_cfg), build_vae(vae_cfg)
         load_state_into(unet_model, unet_sd, 'UNet', path,
@@ -246,10 +315,13 @@ def build_sd_models(unet: ArchSpec = 'sd15',
             return _load_diffusers_folder(path, unet_cfg, vae_cfg, False)
         except OSError as e:
             raise _offline_error(path) from e
+    from vpd.utils.model_zoo import download_hint
+    hint = download_hint(path)
     raise FileNotFoundError(
         f'Stable Diffusion weights "{pretrained}" do not exist. Expected a '
         'diffusers folder (with unet/ and vae/), an original single-file '
-        'checkpoint (.ckpt / .safetensors), or null for random weights.')
+        'checkpoint (.ckpt / .safetensors), or null for random weights.'
+        + (f' To get them, {hint}.' if hint else ''))
 
 
 # ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from vpd.registry import MODELS
-from vpd.utils.scene_class import scene_class_index
+from vpd.utils.scene_class import SCENE_RULES, scene_class_index
 from .text_adapter import TextAdapter
 
 
@@ -19,10 +19,11 @@ class ClassEmbeddingConditioner(nn.Module):
     * ``'all'`` (VPD segmentation): the context is all ``K`` adapted class
       embeddings, ``[B, K, C]``.
     * ``'per_image'`` (VPD depth): one embedding per image, chosen by the
-      scene class found in the image path (see :func:`vpd.utils.scene_class.scene_class_index`);
-      context ``[B, 1, C]``. An image whose path names no scene class gets
-      the mean of all class embeddings, so inference on arbitrary images
-      works.
+      scene class found in the image path by ``scene_rule`` (see
+      :func:`vpd.utils.scene_class.scene_class_index`); context
+      ``[B, 1, C]``. An image whose path names no scene class gets the mean
+      of all class embeddings (mmseg's appended mean row, which it selects
+      with id -1), so inference on arbitrary images works.
 
     Args:
         class_embeddings (str, optional): ``.pth`` (or ``.safetensors`` with
@@ -39,6 +40,11 @@ class ClassEmbeddingConditioner(nn.Module):
             needed by ``'per_image'``. Defaults to None.
         gamma_init (float): Initial value of the learnable blend vector.
             Defaults to 1e-4.
+        scene_rule (str): How ``'per_image'`` finds the class in a path:
+            ``'vpd'`` (the first class name contained in
+            ``<folder>_<file>``, VPD's ``nyudepthv2.py``) or ``'mmseg'``
+            (the exact name before the first digit, mmseg 1.2.2's
+            ``NYUDataset``). Defaults to ``'vpd'``.
     """
 
     def __init__(self,
@@ -47,10 +53,15 @@ class ClassEmbeddingConditioner(nn.Module):
                  embed_dim: int = 768,
                  mode: str = 'all',
                  class_names: Optional[Sequence[str]] = None,
-                 gamma_init: float = 1e-4) -> None:
+                 gamma_init: float = 1e-4,
+                 scene_rule: str = 'vpd') -> None:
         super().__init__()
         if mode not in ('all', 'per_image'):
             raise ValueError(f'mode must be "all" or "per_image", got "{mode}"')
+        if scene_rule not in SCENE_RULES:
+            raise ValueError(f'scene_rule must be one of {SCENE_RULES}, got '
+                             f'"{scene_rule}"')
+        self.scene_rule = scene_rule
         if class_embeddings is not None:
             emb = self._load(class_embeddings)
             if num_classes is not None and emb.shape[0] != num_classes:
@@ -88,9 +99,12 @@ class ClassEmbeddingConditioner(nn.Module):
     def _load(path: str) -> torch.Tensor:
         from vpd.utils.checkpoint import load_checkpoint_file
         if not osp.isfile(path):
+            from vpd.utils.model_zoo import download_hint
+            hint = download_hint(path)
             raise FileNotFoundError(
-                f'class_embeddings file "{path}" does not exist; build it '
-                'with tools/misc/make_class_embeddings.py')
+                f'class_embeddings file "{path}" does not exist; '
+                + (f'{hint}, or ' if hint else '')
+                + 'build it with tools/misc/make_class_embeddings.py')
         obj = load_checkpoint_file(path)
         if isinstance(obj, dict):
             tensors = [v for v in obj.values() if isinstance(v, torch.Tensor)]
@@ -107,7 +121,8 @@ class ClassEmbeddingConditioner(nn.Module):
             return []
         return [
             scene_class_index(s.metainfo.get('img_path', '') or '',
-                           self.class_names) for s in data_samples
+                              self.class_names, self.scene_rule)
+            for s in data_samples
         ]
 
     def forward(self, batch_size: int,

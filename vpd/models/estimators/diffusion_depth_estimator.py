@@ -3,9 +3,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 
+from vpd.models.backbones.derived_widths import (derive_conditioner_cfg,
+                                                 derive_head_cfg,
+                                                 derive_neck_cfg,
+                                                 neck_output_channels)
 from vpd.registry import MODELS
 
 SampleList = Optional[List]
@@ -35,6 +40,12 @@ class DiffusionDepthEstimator(BaseModel):
     mmseg port's 512 recipe: 512x683 -> x = 0, 128, 171), and then the
     number of windows follows from S. All windows and flips of a batch go
     through the model as one batch.
+
+    Widths that follow from the backbone (the conditioner's ``embed_dim``
+    and ``time_embed_dim``, the neck's ``in_channels`` and prompt width,
+    the head's ``in_channels``) are derived when the model is built; a
+    config that gives one explicitly with another value is refused with
+    both keys and values named (:mod:`vpd.models.backbones.derived_widths`).
 
     Args:
         backbone (dict): :class:`StableDiffusionBackbone` config.
@@ -69,9 +80,13 @@ class DiffusionDepthEstimator(BaseModel):
             raise ValueError(
                 f'input_mode must be "pad" or "resize", got "{input_mode}"')
         self.backbone = MODELS.build(backbone)
+        conditioner = derive_conditioner_cfg(conditioner, self.backbone)
         self.conditioner = MODELS.build(conditioner)
-        self.neck = MODELS.build(neck)
-        self.decode_head = MODELS.build(decode_head)
+        self.neck = MODELS.build(
+            derive_neck_cfg(neck, self.backbone, conditioner))
+        self.decode_head = MODELS.build(derive_head_cfg(
+            decode_head, neck_output_channels(self.neck, conditioner),
+            'model.decode_head', 'the output of model.neck'))
         self.loss_decode = MODELS.build(loss)
         self.input_mode = input_mode
         self.resize_scale = int(resize_scale)
@@ -139,7 +154,24 @@ class DiffusionDepthEstimator(BaseModel):
                 f'Ground-truth depth {tuple(gt.shape[-2:])} and input '
                 f'{tuple(pred.shape[-2:])} differ in size; crop/resize '
                 'image and depth together in the pipeline')
+        self._report_valid_targets(gt, data_samples)
         return {self.loss_decode.loss_name: self.loss_decode(pred, gt)}
+
+    def _report_valid_targets(self, gt: torch.Tensor,
+                              data_samples: List) -> None:
+        """Put the batch's number of valid ground-truth pixels into the
+        MessageHub (key ``'train_valid_targets'``, read by
+        :class:`vpd.engine.hooks.EmptyTargetHook`)."""
+        valid_mask = getattr(self.loss_decode, 'valid_mask', None)
+        if valid_mask is None:
+            return
+        MessageHub.get_current_instance().update_info(
+            'train_valid_targets',
+            dict(count=int(valid_mask(gt).sum()),
+                 valid_range=getattr(self.loss_decode, 'valid_range',
+                                     'valid ground truth'),
+                 files=[s.metainfo.get('img_path', '?')
+                        for s in data_samples[:2]]))
 
     # ------------------------------------------------------------------
     @staticmethod
@@ -243,7 +275,8 @@ class DiffusionDepthEstimator(BaseModel):
                                             ori_shape=inputs.shape[-2:]))
                 for _ in range(inputs.shape[0])
             ]
-        depth = self.inference(inputs, data_samples)
+        # float32 out, also under autocast (the metric and the PNGs expect it)
+        depth = self.inference(inputs, data_samples).float()
         return self.postprocess_result(depth, data_samples)
 
     @staticmethod

@@ -5,6 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmengine.model.weight_init import trunc_normal_
+
 from vpd.registry import MODELS
 
 
@@ -17,7 +19,11 @@ class VPDDepthHead(nn.Module):
     ``num_upsample`` bilinear x2 upsamplings (VPD: 2, Meta Prompts: 0) and
     ``last_layer_depth`` (conv3x3 - ReLU - conv3x3 to 1). Initialisation as
     the reference (Simple Baseline): convs and deconvs normal(std=0.001),
-    zero bias, BN weight 1.
+    zero bias, BN weight 1. ``last_layer_init='trunc_normal'`` initialises
+    ``last_layer_depth`` as mmseg 1.2.2's ``VPDDepthHead`` does its
+    ``depth_pred_layer`` (its ``init_cfg`` ``TruncNormal(std=0.02)``, zero
+    bias; its decoder keeps ``Normal(std=0.001)``); the official VPD /
+    Meta Prompts ``VPDDepth`` uses normal(std=0.001) there too.
 
     Args:
         in_channels (int): Input channels. Defaults to 1536.
@@ -30,6 +36,9 @@ class VPDDepthHead(nn.Module):
         num_upsample (int): Bilinear x2 upsamplings after ``conv_layers``.
             Defaults to 2.
         max_depth (float): Output range ``(0, max_depth)``. Defaults to 10.
+        last_layer_init (str): ``'normal'`` (std 0.001, the official code)
+            or ``'trunc_normal'`` (std 0.02, mmseg). Defaults to
+            ``'normal'``.
     """
 
     def __init__(self,
@@ -39,8 +48,13 @@ class VPDDepthHead(nn.Module):
                  num_filters: Sequence[int] = (32, 32, 32),
                  deconv_kernels: Sequence[int] = (2, 2, 2),
                  num_upsample: int = 2,
-                 max_depth: float = 10.0) -> None:
+                 max_depth: float = 10.0,
+                 last_layer_init: str = 'normal') -> None:
         super().__init__()
+        if last_layer_init not in ('normal', 'trunc_normal'):
+            raise ValueError('last_layer_init must be "normal" or '
+                             f'"trunc_normal", got "{last_layer_init}"')
+        self.last_layer_init = last_layer_init
         if not (len(num_filters) == len(deconv_kernels) == num_deconv):
             raise ValueError('num_filters and deconv_kernels need num_deconv '
                              f'({num_deconv}) entries each')
@@ -75,6 +89,11 @@ class VPDDepthHead(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
+        if self.last_layer_init == 'trunc_normal':
+            for m in self.last_layer_depth.modules():
+                if isinstance(m, nn.Conv2d):
+                    trunc_normal_(m.weight, std=0.02)
+                    nn.init.constant_(m.bias, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Depth ``[B, 1, s*h, s*w]`` (metres) from ``[B, C, h, w]``."""

@@ -1,3 +1,4 @@
 from .batch_silog_loss import BatchSiLogLoss
+from .keypoint_mse_loss import KeypointMSELoss
 
-__all__ = ['BatchSiLogLoss']
+__all__ = ['BatchSiLogLoss', 'KeypointMSELoss']

@@ -30,9 +30,30 @@ class BatchSiLogLoss(nn.Module):
         self.loss_weight = loss_weight
         self.loss_name = loss_name
 
+    @property
+    def valid_range(self) -> str:
+        """Which ground-truth pixels count, in words (for messages)."""
+        return f'ground-truth depth > {self.min_depth:g} m'
+
+    def valid_mask(self, target: torch.Tensor) -> torch.Tensor:
+        """Bool mask of the ground-truth pixels the loss uses.
+
+        Args:
+            target (torch.Tensor): Ground truth, metres (NaN is invalid).
+
+        Returns:
+            torch.Tensor: Same shape as ``target``.
+        """
+        return target > self.min_depth
+
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Loss of ``pred`` against ``target`` (same shape, metres)."""
-        valid = target > self.min_depth
+        """Loss of ``pred`` against ``target`` (same shape, metres).
+
+        A batch without a valid pixel gives 0 (connected to ``pred`` so that
+        backward works); the depth estimator reports such batches to
+        :class:`vpd.engine.hooks.EmptyTargetHook`.
+        """
+        valid = self.valid_mask(target)
         if not valid.any():
             return pred.sum() * 0.0
         d = torch.log(target[valid]) - torch.log(pred[valid].float())

@@ -126,6 +126,11 @@ class MetaPromptDepthNeck(nn.Module):
             if m.bias is not None:
                 nn.init.constant_(m.bias, 0)
 
+    @staticmethod
+    def output_channels(num_prompts: int) -> int:
+        """Channels of the output: one 1/8 map per prompt (``N``)."""
+        return int(num_prompts)
+
     def fuse(self, feats: List[torch.Tensor]) -> torch.Tensor:
         """The fused 1/8 pixel features ``[B, embed_dim, H/8, W/8]``."""
         if len(feats) != 4:

@@ -75,6 +75,10 @@ class MetaPromptSegNeck(nn.Module):
                 nn.GroupNorm(num_groups, self.embed_dim), nn.ReLU()))
         self.rearrange = PromptRearrange()
 
+    def output_channels(self, num_prompts: int) -> List[int]:
+        """Channels of the outputs: ``N`` maps at each level."""
+        return [int(num_prompts)] * len(self.in_channels)
+
     def forward(self, feats: List[torch.Tensor],
                 prompts: torch.Tensor) -> List[torch.Tensor]:
         """Re-arranged maps, one ``[B, N, 2h_i, 2w_i]`` per level.

@@ -31,7 +31,8 @@ class VPDDepthNeck(nn.Module):
                  out_channels: int = 1536,
                  num_groups: int = 16) -> None:
         super().__init__()
-        c0, c1, c2, c3 = in_channels
+        c0, c1, c2, c3 = (int(c) for c in in_channels)
+        self.in_channels = [c0, c1, c2, c3]
         self.layer1 = nn.Sequential(
             nn.Conv2d(c0, c0, 3, stride=2, padding=1),
             nn.GroupNorm(num_groups, c0), nn.ReLU(),

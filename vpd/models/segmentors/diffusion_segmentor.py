@@ -8,12 +8,17 @@ augmentation (mmseg ``SegTTAModel``) and post-processing are mmseg's.
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import ConfigDict
-from mmseg.models.segmentors import EncoderDecoder
+from mmengine.logging import MessageHub
+from mmseg.models.segmentors import BaseSegmentor, EncoderDecoder
 from mmseg.structures import SegDataSample
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
 from torch import Tensor
 
+from vpd.models.backbones.derived_widths import (derive_conditioner_cfg,
+                                                 derive_head_cfg,
+                                                 derive_neck_cfg,
+                                                 neck_output_channels)
 from vpd.registry import MODELS
 
 #: How the official VPD segmentation checkpoint (``wl-zhao/VPD``,
@@ -62,11 +67,25 @@ class DiffusionSegmentor(EncoderDecoder):
     attribute ``uses_prompts = True`` (Meta Prompts) is called as
     ``neck(feats, prompts)``; any other neck as ``neck(feats)``.
 
-    Channel bookkeeping is checked when the model is built: the neck's
-    ``in_channels`` (or, without a neck, the decode head's selected inputs)
-    must equal ``backbone.out_channels``, which includes the ``K``
-    cross-attention channels added at the 1/16 and 1/32 levels; with
-    attention maps on, the conditioner must give ``K`` tokens.
+    Widths that follow from the backbone are derived when the model is
+    built (:mod:`vpd.models.backbones.derived_widths`): the conditioner's
+    ``embed_dim`` (and Meta Prompts' ``time_embed_dim``), the neck's
+    ``in_channels`` (``backbone.out_channels``, which includes the ``K``
+    cross-attention channels added at the 1/16 and 1/32 levels) and prompt
+    width, and the heads' ``in_channels`` (the neck's outputs). A config
+    that gives one of them explicitly with another value is refused with
+    both keys and values named; with attention maps on, the conditioner
+    must give ``K`` tokens. The parts are built in mmseg's order
+    (backbone, neck, decode head, auxiliary head), then the conditioner.
+
+    Ground-truth labels are checked in training (``loss``) and at test time
+    (``predict``, when the samples carry ``gt_sem_seg``): a label outside
+    ``0 .. num_classes - 1`` that is not the decode head's ``ignore_index``
+    raises a ``ValueError`` naming the annotation file, the value and the
+    class count (mmseg would crash in the loss without naming the file, and
+    silently skew ``IoUMetric`` at test time). In training, the number of
+    valid (non-ignored) label pixels of each batch goes to the MessageHub
+    for :class:`vpd.engine.hooks.EmptyTargetHook`.
 
     Args:
         backbone (dict): :class:`StableDiffusionBackbone` config.
@@ -99,21 +118,41 @@ class DiffusionSegmentor(EncoderDecoder):
                  data_preprocessor: OptConfigType = None,
                  pretrained: Optional[str] = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        super().__init__(
-            backbone=backbone,
-            decode_head=decode_head,
-            neck=neck,
-            auxiliary_head=auxiliary_head,
-            train_cfg=train_cfg,
-            test_cfg=test_cfg,
-            data_preprocessor=data_preprocessor,
-            pretrained=pretrained,
-            init_cfg=init_cfg)
+        # mmseg's EncoderDecoder.__init__, with the widths that follow from
+        # the backbone derived between building the backbone and the rest.
+        BaseSegmentor.__init__(
+            self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if pretrained is not None:
+            if backbone.get('pretrained') is not None:
+                raise ValueError('Both the segmentor and its backbone set '
+                                 'pretrained weights; set one of them')
+            backbone = dict(backbone, pretrained=pretrained)
+        self.backbone = MODELS.build(backbone)
+        conditioner = derive_conditioner_cfg(conditioner, self.backbone)
+        widths = getattr(self.backbone, 'out_channels', None)
+        source = 'model.backbone out_channels'
+        if neck is not None:
+            self.neck = MODELS.build(
+                derive_neck_cfg(neck, self.backbone, conditioner))
+            widths = neck_output_channels(self.neck, conditioner)
+            source = 'the outputs of model.neck'
+        self._init_decode_head(derive_head_cfg(
+            decode_head, widths, 'model.decode_head', source))
+        if isinstance(auxiliary_head, (list, tuple)):
+            auxiliary_head = [
+                derive_head_cfg(h, widths, f'model.auxiliary_head[{i}]',
+                                source)
+                for i, h in enumerate(auxiliary_head)
+            ]
+        elif auxiliary_head is not None:
+            auxiliary_head = derive_head_cfg(
+                auxiliary_head, widths, 'model.auxiliary_head', source)
+        self._init_auxiliary_head(auxiliary_head)
         # mmseg reads test_cfg.mode etc. as attributes
-        if isinstance(train_cfg, dict):
-            self.train_cfg = ConfigDict(train_cfg)
-        if isinstance(test_cfg, dict):
-            self.test_cfg = ConfigDict(test_cfg)
+        self.train_cfg = (ConfigDict(train_cfg)
+                          if isinstance(train_cfg, dict) else train_cfg)
+        self.test_cfg = (ConfigDict(test_cfg)
+                         if isinstance(test_cfg, dict) else test_cfg)
         self.conditioner = MODELS.build(conditioner)
         self._check_channels()
 
@@ -212,14 +251,78 @@ class DiffusionSegmentor(EncoderDecoder):
                               self._samples_from_metas(batch_img_metas))
         return self.decode_head.predict(x, batch_img_metas, self.test_cfg)
 
+    def check_labels(self, data_samples: OptSampleList) -> int:
+        """Raise on ground-truth labels outside the classes; count valid ones.
+
+        Args:
+            data_samples (list[SegDataSample], optional): Samples, with
+                ``gt_sem_seg`` where ground truth was loaded.
+
+        Returns:
+            int: Number of label pixels that are not ``ignore_index``.
+
+        Raises:
+            ValueError: A label is neither a class id nor ``ignore_index``;
+                the message names the annotation file (``seg_map_path``),
+                the value as stored in the file and the class count.
+        """
+        num_classes = int(self.decode_head.num_classes)
+        ignore_index = int(self.decode_head.ignore_index)
+        valid = 0
+        for sample in data_samples or []:
+            if 'gt_sem_seg' not in sample:
+                continue
+            labels = sample.gt_sem_seg.data
+            keep = labels != ignore_index
+            bad = keep & ((labels < 0) | (labels >= num_classes))
+            if bool(bad.any()):
+                values = sorted({int(v) for v in labels[bad].unique()[:5]})
+                meta = sample.metainfo
+                path = meta.get('seg_map_path') or meta.get(
+                    'img_path', '<unknown annotation file>')
+                shift = ''
+                if meta.get('reduce_zero_label'):
+                    shift = (' (after reduce_zero_label; the file stores '
+                             f'{", ".join(str(v + 1) for v in values)})')
+                raise ValueError(
+                    f'Annotation "{path}" has label value(s) '
+                    f'{", ".join(map(str, values))}{shift}, outside the '
+                    f'{num_classes} classes 0..{num_classes - 1} and not '
+                    f'ignore_index {ignore_index}. Check num_classes, '
+                    'reduce_zero_label and the annotation files.')
+            valid += int(keep.sum())
+        return valid
+
+    def predict(self, inputs: Tensor,
+                data_samples: OptSampleList = None) -> SampleList:
+        """mmseg's ``predict`` after :meth:`check_labels` (test time)."""
+        self.check_labels(data_samples)
+        return super().predict(inputs, data_samples)
+
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """Losses of the decode (and auxiliary) heads."""
+        num_valid = self.check_labels(data_samples)
+        ignore_index = int(self.decode_head.ignore_index)
+        MessageHub.get_current_instance().update_info(
+            'train_valid_targets',
+            dict(count=num_valid,
+                 valid_range=(f'a label in 0..'
+                              f'{int(self.decode_head.num_classes) - 1}, '
+                              f'not ignore_index {ignore_index}'),
+                 files=[s.metainfo.get('seg_map_path', '?')
+                        for s in data_samples[:2]]))
         x = self.extract_feat(inputs, data_samples)
         losses = dict()
         losses.update(self._decode_head_forward_train(x, data_samples))
         if self.with_auxiliary_head:
             losses.update(self._auxiliary_head_forward_train(x, data_samples))
         return losses
+
+    def postprocess_result(self, seg_logits: Tensor,
+                           data_samples: OptSampleList = None) -> SampleList:
+        """mmseg's post-processing on float32 logits (the logits of a
+        model run under bf16 / fp16 autocast are cast first)."""
+        return super().postprocess_result(seg_logits.float(), data_samples)
 
     def _forward(self,
                  inputs: Tensor,

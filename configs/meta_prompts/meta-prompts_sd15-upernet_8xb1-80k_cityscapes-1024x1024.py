@@ -1,10 +1,14 @@
-# Meta Prompts semantic segmentation, Cityscapes (fudan-zvg/meta-prompts
-# segmentation/configs/cityscapes*.py): 3 refinement loops, 150 shared
+# Meta Prompts semantic segmentation, Cityscapes, the training recipe of
+# the official README (fudan-zvg/meta-prompts segmentation/README.md trains
+# with segmentation/configs/cityscapes.py): 3 refinement loops, 150 shared
 # prompts (independent of the 19 classes), UPerHead (CE + Lovasz, dropout
-# 0.1) + FCN auxiliary head, AdamW 1.6e-4 / wd 1e-3, UNet lr x0.1, warm-up
-# 1500 iterations, poly to 0 at 80k, 8 GPUs x 2 images, 1024x1024 crops;
-# sliding-window test 1024 / stride 512. Multi-scale + flip test: --tta, or
-# the test-only config *_ms.py.
+# 0.1) + FCN auxiliary head, AdamW lr 8e-5 / wd 1e-3 (cityscapes.py line
+# 69), UNet lr x0.1, warm-up 1500 iterations, poly to 0 at 80k, 8 GPUs x 1
+# image (cityscapes.py line 57, samples_per_gpu=1), 1024x1024 crops;
+# sliding-window test 1024 / stride 512. Only the multi-scale test config
+# cityscapes_ms.py has 2 images per GPU and lr 1.6e-4 (not a training
+# recipe of the README). Multi-scale + flip test: --tta, or the test-only
+# config *_ms.py.
 # Paper: 84.38 mIoU single-scale, 85.77 multi-scale + flip.
 _base_ = [
     '../_base_/models/meta_prompts_seg_sd15.py',
@@ -51,7 +55,7 @@ tta_pipeline = [
             [dict(type='PackSegInputs')],
         ])
 ]
+# lr 8e-5 comes from _base_/schedules/seg_80k.py
 train_dataloader = dict(
-    batch_size=2, num_workers=4, dataset=dict(pipeline=train_pipeline))
-optim_wrapper = dict(optimizer=dict(lr=1.6e-4))
-auto_scale_lr = dict(enable=False, base_batch_size=16)
+    batch_size=1, num_workers=4, dataset=dict(pipeline=train_pipeline))
+auto_scale_lr = dict(enable=False, base_batch_size=8)
