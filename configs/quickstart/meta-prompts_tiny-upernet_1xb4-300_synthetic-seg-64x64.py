@@ -7,7 +7,7 @@
 # a random frozen VAE passes almost no image content on, see
 # vpd/utils/tiny_sd.py):
 #   python tools/dataset_converters/make_synthetic_seg.py data/synthetic_seg
-#   python -m vpd.utils.tiny_sd checkpoints/tiny_sd_pooling_vae.ckpt
+#   python tools/misc/make_tiny_sd.py checkpoints/tiny_sd_pooling_vae.ckpt
 #   python tools/train.py \
 # configs/quickstart/meta-prompts_tiny-upernet_1xb4-300_synthetic-seg-64x64.py
 _base_ = [

@@ -9,7 +9,7 @@
 # encoder set to 8x8 average pooling standing in for SD's pretrained VAE,
 # see vpd/utils/tiny_sd.py):
 #   python tools/dataset_converters/make_synthetic_pose.py data/synthetic_pose
-#   python -m vpd.utils.tiny_sd checkpoints/tiny_sd_pooling_vae.ckpt
+#   python tools/misc/make_tiny_sd.py checkpoints/tiny_sd_pooling_vae.ckpt
 #   python tools/train.py \
 # configs/quickstart/meta-prompts_tiny_1xb8-400_synthetic-pose-64x48.py
 # The trivial baseline (the training set's mean pose in every box):

@@ -36,7 +36,8 @@ SD1.5 weights use SD's own VAE and output conv.
 otherwise) as an ldm single-file state dict, which
 ``StableDiffusionBackbone(pretrained=...)`` loads like
 ``v1-5-pruned-emaonly.ckpt`` once written by
-``python tools/misc/make_tiny_sd.py OUT.ckpt``. For tests and quickstarts
+:func:`write_tiny_sd_checkpoint` (command line:
+``python tools/misc/make_tiny_sd.py OUT.ckpt``). For tests and quickstarts
 only. No library offers such weights; hand-written here.
 """
 from __future__ import annotations
@@ -46,7 +47,12 @@ from typing import Any, Dict, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from .sd_weights import ArchSpec, build_sd_models, resolve_arch, to_ldm_checkpoint
+from vpd.utils.checkpoint import save_checkpoint_atomic
+from .sd_weights import (ArchSpec, build_sd_models, resolve_arch,
+                         to_ldm_checkpoint)
+
+__all__ = ['init_pooling_vae_', 'init_latent_passthrough_unet_',
+           'tiny_sd_stand_in_checkpoint', 'write_tiny_sd_checkpoint']
 
 #: GroupNorm affine of the stand-ins' output norms: shift the per-image
 #: normalised values (mostly within +-3) into SiLU's monotonic range.
@@ -252,3 +258,36 @@ def tiny_sd_stand_in_checkpoint(unet: ArchSpec = 'tiny',
     return dict(state_dict=to_ldm_checkpoint(
         unet_model.state_dict(), resolve_arch(unet, 'unet'),
         vae_model.state_dict(), resolve_arch(vae, 'vae')))
+
+
+def write_tiny_sd_checkpoint(path: str,
+                             unet: ArchSpec = 'tiny',
+                             vae: ArchSpec = 'tiny',
+                             seed: int = 0,
+                             pooling_vae: bool = True,
+                             passthrough_unet: bool = True
+                             ) -> Dict[str, Any]:
+    """Save :func:`tiny_sd_stand_in_checkpoint` to ``path`` (atomically).
+
+    Args:
+        path (str): Output file (``.ckpt``; ``{'state_dict': ...}``).
+        unet (str | dict): UNet architecture. Defaults to ``'tiny'``.
+        vae (str | dict): VAE architecture. Defaults to ``'tiny'``.
+        seed (int): Seed of the random weights. Defaults to 0.
+        pooling_vae (bool): Average-pooling VAE encoder instead of a random
+            one. Defaults to True.
+        passthrough_unet (bool): UNet with the latent pass-through path
+            instead of a fully random one. Defaults to True.
+
+    Returns:
+        dict: The saved checkpoint.
+
+    Raises:
+        OSError: If ``path`` cannot be written (the previous file, if any,
+            is kept).
+    """
+    ckpt = tiny_sd_stand_in_checkpoint(
+        unet, vae, seed=seed, pooling_vae=pooling_vae,
+        passthrough_unet=passthrough_unet)
+    save_checkpoint_atomic(ckpt, path)
+    return ckpt
