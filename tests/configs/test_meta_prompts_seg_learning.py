@@ -17,6 +17,8 @@ import time
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from vpd.models.backbones.tiny_sd_stand_in import write_tiny_sd_checkpoint
+
 from _tools import load_tool  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -56,7 +58,7 @@ def test_meta_prompts_seg_learns(tmp_path):
         num_classes=5, seed=0)
     baseline = meta['val_majority_baseline']['mIoU']
     ckpt = str(tmp_path / 'tiny_sd.ckpt')
-    load_tool('misc', 'make_tiny_sd').write_tiny_sd_checkpoint(ckpt)
+    write_tiny_sd_checkpoint(ckpt)
     cfg = Config.fromfile(SEG_CFG)
     assert cfg.model.backbone.num_loops == 3  # the default being checked
     target = FACTOR * baseline
