@@ -5,9 +5,10 @@
 # 64x48 (h x w) with 16x12 UDP heatmaps, batch 8, 400 iterations, 3
 # refinement loops (1 loop: --cfg-options model.backbone.num_loops=1
 # model.conditioner.num_loops=1), evaluated on the set's detector boxes.
-# First make the data and the tiny "pretrained" weights (random UNet, a VAE
-# encoder set to 8x8 average pooling standing in for SD's pretrained VAE,
-# see vpd/utils/tiny_sd.py):
+# First make the data and the tiny "pretrained" weights standing in for
+# SD's (a VAE encoder set to 8x8 average pooling; a random UNet whose output
+# conv passes the latent back, see vpd/models/backbones/tiny_sd_stand_in.py;
+# the pose figures in the README were measured before the UNet part):
 #   python tools/dataset_converters/make_synthetic_pose.py data/synthetic_pose
 #   python tools/misc/make_tiny_sd.py checkpoints/tiny_sd_pooling_vae.ckpt
 #   python tools/train.py \
