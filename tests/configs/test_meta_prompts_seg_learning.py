@@ -18,9 +18,9 @@ training has to make that path carry the image first.
 This check keeps the fully random UNet (``passthrough_unet=False``, the
 weights it was measured with). With the UNet stand-in whose output conv
 passes the latent back (the quickstart default since issue 15), 3 loops
-still predicted only the majority class after the quickstart's 300
-iterations (also with the UNet frozen, 60 iterations); 1 loop reached 24.4
-mIoU: see ``configs/meta_prompts/README.md``.
+predicted only the majority class after the quickstart's 300 iterations
+on its default data, as they did there with this random UNet; 1 loop
+reached 24.4 mIoU: see ``configs/meta_prompts/README.md``.
 """
 import os.path as osp
 import time
