@@ -2,12 +2,13 @@
 # SD-shaped preset on the synthetic textured-shapes set, 64x64, batch 4,
 # 300 iterations, 3 refinement loops (1 loop:
 # --cfg-options model.backbone.num_loops=1 model.conditioner.num_loops=1).
-# First make the data and the tiny "pretrained" weights (random UNet; a VAE
-# encoder set to 8x8 average pooling, standing in for SD's pretrained VAE:
-# a random frozen VAE passes almost no image content on, see
-# vpd/utils/tiny_sd.py):
+# First make the data and the tiny "pretrained" weights that stand in for
+# SD's (a VAE encoder set to 8x8 average pooling: a random frozen VAE passes
+# almost no image content on; a random UNet whose output conv passes the
+# latent back, which the refinement loops feed on; see
+# vpd/models/backbones/tiny_sd_stand_in.py; the method is unchanged):
 #   python tools/dataset_converters/make_synthetic_seg.py data/synthetic_seg
-#   python -m vpd.utils.tiny_sd checkpoints/tiny_sd_pooling_vae.ckpt
+#   python tools/misc/make_tiny_sd.py checkpoints/tiny_sd_pooling_vae.ckpt
 #   python tools/train.py \
 # configs/quickstart/meta-prompts_tiny-upernet_1xb4-300_synthetic-seg-64x64.py
 _base_ = [

@@ -1,6 +1,14 @@
-# CPU quickstart: Meta Prompts depth with the tiny SD-shaped preset (random
-# weights, no downloads) on the procedural synthetic NYU-layout set written by
+# CPU quickstart / learning check of Meta Prompts depth: the tiny SD-shaped
+# preset (no downloads) on the procedural synthetic NYU-layout set, 300
+# iterations of batch 4 (a few minutes on 2 CPU cores). First make the data
+# and the tiny "pretrained" weights that stand in for SD's (a VAE encoder
+# set to 8x8 average pooling; a random UNet whose output conv passes the
+# latent back, which the refinement loops feed on: see
+# vpd/models/backbones/tiny_sd_stand_in.py; the method is unchanged):
 #   python tools/dataset_converters/make_synthetic_depth.py data/synthetic_nyu
+#   python tools/misc/make_tiny_sd.py checkpoints/tiny_sd_pooling_vae.ckpt
+#   python tools/train.py \
+# configs/quickstart/meta-prompts_tiny_1xb4-300_synthetic-depth-96x128.py
 # 3 refinement loops; 1 loop: --cfg-options model.backbone.num_loops=1
 # model.conditioner.num_loops=1. resize_scale=0 keeps the 96x128 images at
 # 64x128 (the reference's NYU value 1 would run the tiny UNet at 128x192).
@@ -13,7 +21,9 @@ crop_size = (96, 128)
 model = dict(
     # the widths that follow from the tiny UNet are derived
     backbone=dict(
-        unet=dict(preset='tiny'), vae=dict(preset='tiny'), pretrained=None),
+        unet=dict(preset='tiny'),
+        vae=dict(preset='tiny'),
+        pretrained='checkpoints/tiny_sd_pooling_vae.ckpt'),
     neck=dict(num_filters=16, num_groups=8),
     decode_head=dict(channels=32, num_filters=[16, 16, 16]),
     resize_scale=0,

@@ -9,11 +9,13 @@
 # keeps little of the image, so 3 loops learn several times slower on a CPU
 # budget (measured in the README). The recipes keep 3 loops; for 3 loops here:
 #   --cfg-options model.backbone.num_loops=3 model.conditioner.num_loops=3
-# First make the data and the tiny "pretrained" weights (random UNet, a VAE
-# encoder set to 8x8 average pooling standing in for SD's pretrained VAE,
-# see vpd/utils/tiny_sd.py):
+# First make the data and the tiny "pretrained" weights standing in for SD's
+# (random UNet, a VAE encoder set to 8x8 average pooling; see
+# vpd/models/backbones/tiny_sd_stand_in.py). The README's pose figures were
+# measured with the fully random UNet (--random-unet):
 #   python tools/dataset_converters/make_synthetic_pose.py data/synthetic_pose
-#   python -m vpd.utils.tiny_sd checkpoints/tiny_sd_pooling_vae.ckpt
+#   python tools/misc/make_tiny_sd.py checkpoints/tiny_sd_pooling_vae.ckpt \
+#       --random-unet
 #   python tools/train.py \
 # configs/quickstart/meta-prompts_tiny_1xb8-300_synthetic-pose-128x96.py
 # The trivial baseline (the training set's mean pose in every box):

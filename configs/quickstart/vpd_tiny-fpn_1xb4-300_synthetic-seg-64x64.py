@@ -1,11 +1,11 @@
 # CPU quickstart / learning check of VPD segmentation: the tiny SD-shaped
 # preset (random weights) on the synthetic textured-shapes set, 64x64, batch
 # 4, 300 iterations (a few minutes on 2 CPU cores). First make the data and
-# the tiny "pretrained" weights (random UNet; a VAE encoder set to 8x8
-# average pooling, standing in for SD's pretrained VAE: a random frozen VAE
-# passes almost no image content on, see vpd/utils/tiny_sd.py):
+# the tiny "pretrained" weights standing in for SD's (random UNet; a VAE
+# encoder set to 8x8 average pooling: a random frozen VAE passes almost no
+# image content on, see vpd/models/backbones/tiny_sd_stand_in.py):
 #   python tools/dataset_converters/make_synthetic_seg.py data/synthetic_seg
-#   python -m vpd.utils.tiny_sd checkpoints/tiny_sd_pooling_vae.ckpt
+#   python tools/misc/make_tiny_sd.py checkpoints/tiny_sd_pooling_vae.ckpt
 #   python tools/train.py configs/quickstart/vpd_tiny-fpn_1xb4-300_synthetic-seg-64x64.py
 # The class embeddings are seeded random vectors (class_embeddings=None):
 # for tests and this check only; real configs name a CLIP embedding file.

@@ -2,10 +2,10 @@
 # SD-shaped preset on the synthetic coloured-shapes set (REFER layout,
 # 64x64, sentences by colour / shape / position), batch 8, 600 iterations.
 # First make the data and the tiny "pretrained" weights (random UNet; VAE
-# encoder set to 8x8 average pooling, see vpd/utils/tiny_sd.py; a tiny
+# encoder set to 8x8 average pooling, see vpd/models/backbones/tiny_sd_stand_in.py; a tiny
 # random CLIP text model standing in for CLIP ViT-L/14):
 #   python tools/dataset_converters/make_synthetic_refer.py data/synthetic_refer
-#   python -m vpd.utils.tiny_sd checkpoints/tiny_sd_pooling_vae.ckpt \
+#   python tools/misc/make_tiny_sd.py checkpoints/tiny_sd_pooling_vae.ckpt --random-unet \
 #       --clip-text checkpoints/tiny_clip_text
 #   python tools/train.py configs/quickstart/vpd_tiny-lavt_1xb8-600_synthetic-refer-64x64.py
 # The model and recipe are configs/vpd/vpd_sd15-lavt_* (official

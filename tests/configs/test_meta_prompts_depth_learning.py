@@ -1,8 +1,13 @@
 """Meta Prompts depth learning check on the synthetic NYU-layout set.
 
-The quickstart config is trained briefly with 1 and with 3 refinement
-loops; the trained model must beat the RMSE of predicting the mean training
-depth on the held-out split.
+The quickstart config (tiny preset with the tiny SD stand-in weights of
+:mod:`vpd.models.backbones.tiny_sd_stand_in`) is trained briefly with 1 and
+with 3 refinement loops; the trained model must beat the RMSE of predicting
+the mean training depth on the held-out split by ``FACTOR``. Measured at
+this budget (issue 15): 0.72x with 1 loop, 0.82x with 3; the 0.70x target of
+issue 15 is met by the 300-iteration quickstart (3 loops: 0.65x), not yet by
+this shorter run. The quickstart's figures are in
+``configs/meta_prompts/README.md``.
 """
 import os.path as osp
 import time
@@ -13,11 +18,15 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from vpd.models.backbones.tiny_sd_stand_in import write_tiny_sd_checkpoint
+
 from _tools import load_tool  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Iteration budgets (batch 4, 64 px): 15-60 s per run on 2 idle CPU cores.
 DEPTH_ITERS = 120
+# RMSE / mean-depth-baseline RMSE to beat.
+FACTOR = 0.9
 DEPTH_CFG = osp.join(
     ROOT, 'configs', 'quickstart',
     'meta-prompts_tiny_1xb4-300_synthetic-depth-96x128.py')
@@ -30,7 +39,9 @@ def synthetic_nyu(tmp_path_factory):
     synth.make_synthetic_depth(
         root, num_train=96, num_test=16, height=64, width=64, seed=0,
         views_per_scene=6)
-    return root
+    ckpt = osp.join(root, 'tiny_sd.ckpt')
+    write_tiny_sd_checkpoint(ckpt)
+    return root, ckpt
 
 
 def _depths(root, split_file, prefix):
@@ -65,10 +76,11 @@ def train_and_eval(cfg_path, options, work_dir):
     return metrics, time.time() - start
 
 
-def depth_options(root, num_loops, iters):
+def depth_options(root, ckpt, num_loops, iters):
     loader = dict(num_workers=0, persistent_workers=False,
                   dataset=dict(data_root=root))
     return {
+        'model.backbone.pretrained': ckpt,
         'model.backbone.num_loops': num_loops,
         'model.conditioner.num_loops': num_loops,
         'train_dataloader': loader,
@@ -85,10 +97,12 @@ def depth_options(root, num_loops, iters):
 
 @pytest.mark.parametrize('num_loops', [1, 3])
 def test_meta_prompts_depth_learns(synthetic_nyu, tmp_path, num_loops):
-    baseline = mean_depth_baseline_rmse(synthetic_nyu)
+    root, ckpt = synthetic_nyu
+    baseline = mean_depth_baseline_rmse(root)
     metrics, seconds = train_and_eval(
-        DEPTH_CFG, depth_options(synthetic_nyu, num_loops, iters=DEPTH_ITERS),
+        DEPTH_CFG, depth_options(root, ckpt, num_loops, iters=DEPTH_ITERS),
         tmp_path)
     print(f'MP depth {num_loops} loop(s): rmse {metrics["rmse"]:.3f} vs '
-          f'mean-depth baseline {baseline:.3f} ({seconds:.0f} s)')
-    assert metrics['rmse'] < 0.9 * baseline
+          f'mean-depth baseline {baseline:.3f} '
+          f'({metrics["rmse"] / baseline:.2f}x, {seconds:.0f} s)')
+    assert metrics['rmse'] < FACTOR * baseline

@@ -1,7 +1,7 @@
 """Meta Prompts pose learning check on the synthetic stick-figure set.
 
 The quickstart config (tiny preset, average-pooling VAE stand-in, see
-:mod:`vpd.utils.tiny_sd`; 128x96 crops, 1 refinement loop) is trained for
+:mod:`vpd.models.backbones.tiny_sd_stand_in`, random UNet; 128x96 crops, 1 refinement loop) is trained for
 a small budget of ITERS iterations and evaluated with COCO keypoint AP
 (pycocotools OKS, on the set's detector boxes) against the trivial
 baseline of ``tools/analysis_tools/pose_mean_baseline.py``: the training
@@ -47,13 +47,13 @@ def pose_config(root, ckpt):
 
 
 def test_meta_prompts_pose_learns(tmp_path):
-    from vpd.utils.tiny_sd import write_tiny_sd_checkpoint
+    from vpd.models.backbones.tiny_sd_stand_in import write_tiny_sd_checkpoint
     root = str(tmp_path / 'data')
     load_tool('dataset_converters', 'make_synthetic_pose') \
         .make_synthetic_pose(root, num_train=300, num_val=40, size=128,
                              max_persons=2, seed=0)
     ckpt = str(tmp_path / 'tiny_sd.ckpt')
-    write_tiny_sd_checkpoint(ckpt)
+    write_tiny_sd_checkpoint(ckpt, passthrough_unet=False)  # as measured
     cfg = pose_config(root, ckpt)
     baseline = load_tool('analysis_tools', 'pose_mean_baseline') \
         .mean_pose_baseline(copy.deepcopy(cfg))['metrics']['AP']

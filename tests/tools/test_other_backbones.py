@@ -34,6 +34,8 @@ def _section():
 
 TRAIN_LINES = [line for line in _section().splitlines()
                if line.startswith('python tools/train.py configs/')]
+TINY_SD_LINES = [line for line in _section().splitlines()
+                 if line.startswith('python tools/misc/make_tiny_sd.py ')]
 
 
 @pytest.fixture(scope='module')
@@ -41,12 +43,16 @@ def workspace(tmp_path_factory):
     """A folder with the README's data/ and checkpoints/ (small)."""
     from make_synthetic_depth import make_synthetic_depth
 
-    from vpd.utils.tiny_sd import write_tiny_sd_checkpoint
+    from _tools import load_tool
     root = tmp_path_factory.mktemp('other_backbones')
     make_synthetic_depth(str(root / 'data' / 'synthetic_nyu'), num_train=2,
                          num_test=1, height=64, width=64, seed=0)
-    write_tiny_sd_checkpoint(str(root / 'checkpoints' /
-                                 'tiny_sd_pooling_vae.ckpt'))
+    # the README's own command for the tiny weights
+    assert len(TINY_SD_LINES) == 1
+    args = shlex.split(TINY_SD_LINES[0])[2:]
+    args[0] = str(root / args[0])
+    assert load_tool('misc', 'make_tiny_sd').main(args) == 0
+    assert osp.isfile(root / 'checkpoints' / 'tiny_sd_pooling_vae.ckpt')
     return root
 
 

@@ -18,7 +18,8 @@ CONFIG = osp.join(ROOT, 'configs', 'quickstart',
 @pytest.fixture(scope='module')
 def pose_run(tmp_path_factory):
     """Data, tiny weights and a 2-iteration training run."""
-    from vpd.utils.tiny_sd import write_tiny_sd_checkpoint
+    from vpd.models.backbones.tiny_sd_stand_in import \
+        write_tiny_sd_checkpoint
     tmp = tmp_path_factory.mktemp('pose_tools')
     root = str(tmp / 'data')
     meta = load_tool('dataset_converters', 'make_synthetic_pose') \

@@ -8,7 +8,7 @@ import torch
 
 from _clip import hf_clip_tokenizer, official_ids
 from vpd.models.conditioners import SentenceConditioner
-from vpd.utils.tiny_sd import write_tiny_clip_text
+from vpd.models.backbones.tiny_sd_stand_in import write_tiny_clip_text
 
 SENTENCES = [
     'the man in the red shirt on the left',

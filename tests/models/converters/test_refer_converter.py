@@ -14,7 +14,7 @@ from vpd.models.converters import (ConversionError, convert_checkpoint,
                                    detect_source, to_official,
                                    unwrap_checkpoint)
 from vpd.utils.checkpoint import UnsafeCheckpointError, load_checkpoint_file
-from vpd.utils.tiny_sd import write_tiny_clip_text
+from vpd.models.backbones.tiny_sd_stand_in import write_tiny_clip_text
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import official_reference as ref  # noqa: E402

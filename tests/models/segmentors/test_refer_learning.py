@@ -4,7 +4,7 @@ the best sentence-blind baseline; then inference with text.
 
 Small budget: the quickstart config (tiny UNet, average-pooling VAE
 stand-in) for 100 iterations of batch 16 at a constant lr 2e-3, with the
-word-identity tiny text model (:func:`vpd.utils.tiny_sd.
+word-identity tiny text model (:func:`vpd.models.backbones.tiny_sd_stand_in.
 init_word_identity_clip_`, a deterministic stand-in for CLIP: with the
 random tiny text model the same run needs about twice the iterations; the
 quickstart's own figures are in configs/vpd/README.md).
@@ -28,15 +28,15 @@ ITERS = 100
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    from vpd.utils.tiny_sd import (write_tiny_clip_text,
-                                   write_tiny_sd_checkpoint)
+    from vpd.models.backbones.tiny_sd_stand_in import (
+        write_tiny_clip_text, write_tiny_sd_checkpoint)
     tmp = tmp_path_factory.mktemp('refer_learning')
     data = str(tmp / 'data')
     synth = load_tool('dataset_converters', 'make_synthetic_refer')
     meta = synth.make_synthetic_refer(data, num_train=400, num_val=20,
                                       size=64, seed=0)
     ckpt = str(tmp / 'tiny_sd.ckpt')
-    write_tiny_sd_checkpoint(ckpt)
+    write_tiny_sd_checkpoint(ckpt, passthrough_unet=False)  # as measured
     clip = str(tmp / 'clip')
     write_tiny_clip_text(clip, word_identity=True)
     loader = dict(num_workers=0, persistent_workers=False,

@@ -1,8 +1,9 @@
 """Learning check: the VPD seg quickstart learns the synthetic set on CPU.
 
-Trains the quickstart config (tiny preset, average-pooling VAE stand-in,
-see :mod:`vpd.utils.tiny_sd`) for a few dozen iterations on a small
-synthetic set, then evaluates mIoU against the majority-class baseline;
+Trains the quickstart config (tiny preset with the tiny SD stand-in
+weights: average-pooling VAE, see
+:mod:`vpd.models.backbones.tiny_sd_stand_in`) for a few dozen iterations on
+a small synthetic set, then evaluates mIoU against the majority-class baseline;
 then ``tools/test.py --show-dir`` on the saved checkpoint writes overlays.
 """
 import glob
@@ -28,7 +29,8 @@ ITERS = 100
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    from vpd.utils.tiny_sd import write_tiny_sd_checkpoint
+    from vpd.models.backbones.tiny_sd_stand_in import \
+        write_tiny_sd_checkpoint
     tmp = tmp_path_factory.mktemp('seg_learning')
     data = str(tmp / 'data')
     synth = load_tool('dataset_converters', 'make_synthetic_seg')
