@@ -19,7 +19,7 @@ CONFIGS = {
     'mp-depth': 'meta-prompts_tiny_1xb4-300_synthetic-depth-96x128.py',
     'vpd-seg': 'vpd_tiny-fpn_1xb4-300_synthetic-seg-64x64.py',
     'mp-seg': 'meta-prompts_tiny-upernet_1xb4-300_synthetic-seg-64x64.py',
-    'pose': 'meta-prompts_tiny_1xb8-400_synthetic-pose-64x48.py',
+    'pose': 'meta-prompts_tiny_1xb8-300_synthetic-pose-128x96.py',
 }
 _MODELS = {}
 
@@ -30,8 +30,7 @@ def _model(family):
     prediction depends on the image (the default init predicts a constant)."""
     if family not in _MODELS:
         from vpd.apis import init_model
-        opts = None if 'depth' in family else {
-            'model.backbone.pretrained': None}  # no tiny SD file needed
+        opts = {'model.backbone.pretrained': None}  # no tiny SD file needed
         model = init_model(osp.join(QUICK, CONFIGS[family]),
                            cfg_options=opts)
         if 'depth' in family:

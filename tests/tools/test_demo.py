@@ -147,7 +147,7 @@ def test_pose_task(tmp_path):
     assert drawn.shape == (64, 48, 3) and drawn.dtype == np.uint8
     results = json.loads(open(json_path).read())
     assert len(results) == 1 and len(results[0]['keypoints']) == 17 * 3
-    assert results[0]['bbox'] == [0.0, 0.0, 47.0, 63.0]
+    assert results[0]['bbox'] == [0.0, 0.0, 48.0, 64.0]  # mmpose's (0, 0, w, h)
     assert summary.startswith('48x64 px, one box (the whole image): 17 of '
                               '17 keypoints above 0.00')
 

@@ -80,7 +80,7 @@ def test_readme_train_command_runs(line, workspace, monkeypatch):
         ])
     assert osp.isfile(osp.join(work, 'iter_1.pth'))
     model = runner.model
-    if 'pretrained=' in line:  # the fine-tune's (pooling) VAE was loaded
+    if 'pretrained=checkpoints/' in line:  # the fine-tune's pooling VAE
         conv2 = model.backbone.vae.encoder.down_blocks[0].resnets[0].conv2
         assert conv2.weight.abs().sum() == 0
     elif 'cross_attention_dim=64' in line:
