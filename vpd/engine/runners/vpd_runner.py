@@ -1,74 +1,29 @@
-"""The project's mmengine runner: the config goes to the work dir."""
+"""The project's mmengine runner: a short console start-up."""
 from __future__ import annotations
 
-import logging
-import os.path as osp
 from collections import OrderedDict
 
-from mmengine.dist import master_only
-from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from mmengine.utils.dl_utils import collect_env
 
 from vpd.registry import RUNNERS
-
-
-# Start-up blocks that go to the log file only (unless ``log_config=True``):
-# the environment (about 30 lines) and the hook order (about 60 lines).
-FILE_ONLY_PREFIXES = ('Hooks will be executed in the following order',
-                      '\n' + '-' * 60 + '\nSystem environment')
-
-
-class _FileOnly(logging.Filter):
-    """Keeps the start-up blocks above off a console handler."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(FILE_ONLY_PREFIXES)
+from .quiet_startup import QuietStartupMixin
 
 
 @RUNNERS.register_module()
-class VPDRunner(Runner):
+class VPDRunner(QuietStartupMixin, Runner):
     """mmengine's ``Runner`` with a short console start-up.
 
-    mmengine logs the full config (a few hundred lines for these models) to
-    the console and the log file at start-up, and also writes it to the work
-    dir (``Runner.dump_config``). This runner logs the environment as
-    mmengine does and, instead of the config text, one line naming the
-    file it is written to, ``<work_dir>/<timestamp>/<config name>``, next
-    to the run's log; ``log_config=True`` in the config
-    (``--cfg-options log_config=True``) prints it as mmengine would.
-    The environment block is written as mmengine writes it (the method
-    that logs both is re-implemented without the config part). The
-    environment block and mmengine's table of hook priorities (about 90
-    lines together) go to the log file only, through a ``logging.Filter``
-    on the console handler (the standard library's extension point);
-    ``log_config=True`` prints them too. Everything else is mmengine's
-    runner. The configs select it with
+    Instead of the config text, the environment and the hook-priority
+    table (several hundred lines), the console gets one line naming the
+    config file written next to the run's log; the environment and hook
+    table are in the log file (:class:`QuietStartupMixin`).
+    ``log_config=True`` prints everything as mmengine would. Everything
+    else is mmengine's runner. The configs select it with
     ``runner_type = 'VPDRunner'`` (``configs/_base_/default_runtime.py``);
     ``tools/train.py`` and ``tools/test.py`` build the runner from
     ``runner_type``.
     """
-
-    def build_logger(self, log_level: int | str = 'INFO',
-                     log_file: str | None = None, **kwargs) -> MMLogger:
-        """Build mmengine's logger; start-up blocks go to the file only.
-
-        Args:
-            log_level (int | str): Level of the handlers. Defaults to
-                ``'INFO'``.
-            log_file (str, optional): Log file; mmengine's default (the
-                run's ``<timestamp>.log``) when None.
-            **kwargs: Passed to ``Runner.build_logger``.
-
-        Returns:
-            MMLogger: The run's logger.
-        """
-        logger = super().build_logger(log_level, log_file, **kwargs)
-        if not self.cfg.get('log_config', False):
-            for handler in logger.handlers:
-                if not isinstance(handler, logging.FileHandler):
-                    handler.addFilter(_FileOnly())
-        return logger
 
     def _log_env(self, env_cfg: dict) -> None:
         """Log the environment (as mmengine), and where the config goes.
@@ -79,38 +34,10 @@ class VPDRunner(Runner):
         if self.cfg.get('log_config', False):
             super()._log_env(env_cfg)
             return
-        env = collect_env()
         runtime_env = OrderedDict(env_cfg)
         runtime_env.update(self._randomness_cfg)
         runtime_env['seed'] = self._seed
         runtime_env['Distributed launcher'] = self._launcher
         runtime_env['Distributed training'] = self._distributed
         runtime_env['GPU number'] = self._world_size
-        dash_line = '-' * 60
-        self.logger.info(
-            '\n' + dash_line + '\nSystem environment:\n    ' +
-            '\n    '.join(f'{k}: {v}' for k, v in env.items()) +
-            '\n\nRuntime environment:\n    ' +
-            '\n    '.join(f'{k}: {v}' for k, v in runtime_env.items()) +
-            '\n' + dash_line)
-        self.logger.info(f'Config: written to {self._config_path()} '
-                         '(environment and hook order: in the log file; '
-                         '--cfg-options log_config=True prints them here)')
-
-    def _config_path(self) -> str:
-        if self.cfg.filename is not None:
-            name = osp.basename(self.cfg.filename)
-        else:
-            name = f'{self.timestamp}.py'
-        return osp.join(self.log_dir, name)
-
-    @master_only
-    def dump_config(self) -> None:
-        """Write the config next to this run's log (``log_dir``).
-
-        mmengine writes ``work_dir/<config name>`` and a test run in the
-        work dir of a training run overwrites the training's; here each
-        run, training or test, keeps its own in its ``<timestamp>/``
-        folder.
-        """
-        self.cfg.dump(self._config_path())
+        self._log_quiet_env(collect_env(), runtime_env)
