@@ -1,13 +1,17 @@
 """Meta Prompts depth learning check on the synthetic NYU-layout set.
 
 The quickstart config (tiny preset with the tiny SD stand-in weights of
-:mod:`vpd.models.backbones.tiny_sd_stand_in`) is trained briefly with 1 and
-with 3 refinement loops; the trained model must beat the RMSE of predicting
-the mean training depth on the held-out split by ``FACTOR``. Measured at
-this budget (issue 15): 0.72x with 1 loop, 0.82x with 3; the 0.70x target of
-issue 15 is met by the 300-iteration quickstart (3 loops: 0.65x), not yet by
-this shorter run. The quickstart's figures are in
-``configs/meta_prompts/README.md``.
+:mod:`vpd.models.backbones.tiny_sd_stand_in`; UNet at the reference's lr
+multiplier x0.01) is trained with 1 and with 3 refinement loops, validated
+every ``VAL_EVERY`` iterations, until its held-out RMSE is below ``FACTOR``
+(0.70, issue 15's target) times the RMSE of predicting the mean training
+depth (mmengine's ``EarlyStoppingHook`` with a ``stopping_threshold``),
+within an iteration budget: the test fails if the budget runs out first.
+
+Measured (one thread, shared machine): 1 loop 0.68x after 200 iterations,
+3 loops 0.70x after 160 (0.66x and 0.68x at 200 and 240 in a longer run);
+with the UNet at the full learning rate 3 loops stayed near 0.83x. The
+quickstart's figures are in ``configs/meta_prompts/README.md``.
 """
 import os.path as osp
 import time
@@ -23,10 +27,12 @@ from vpd.models.backbones.tiny_sd_stand_in import write_tiny_sd_checkpoint
 from _tools import load_tool  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-# Iteration budgets (batch 4, 64 px): 15-60 s per run on 2 idle CPU cores.
-DEPTH_ITERS = 120
-# RMSE / mean-depth-baseline RMSE to beat.
-FACTOR = 0.9
+# Iteration budget (batch 4, 64 px), validated every VAL_EVERY iterations;
+# the run stops as soon as the RMSE is below the bar.
+DEPTH_ITERS = 280
+VAL_EVERY = 40
+# RMSE / mean-depth-baseline RMSE to beat (issue 15's target).
+FACTOR = 0.7
 DEPTH_CFG = osp.join(
     ROOT, 'configs', 'quickstart',
     'meta-prompts_tiny_1xb4-300_synthetic-depth-96x128.py')
@@ -73,10 +79,10 @@ def train_and_eval(cfg_path, options, work_dir):
     start = time.time()
     runner.train()
     metrics = runner.val_loop.run()
-    return metrics, time.time() - start
+    return metrics, runner.iter, time.time() - start
 
 
-def depth_options(root, ckpt, num_loops, iters):
+def depth_options(root, ckpt, num_loops, iters, target=None):
     loader = dict(num_workers=0, persistent_workers=False,
                   dataset=dict(data_root=root))
     return {
@@ -87,11 +93,15 @@ def depth_options(root, ckpt, num_loops, iters):
         'val_dataloader': dict(loader, batch_size=8),
         'test_dataloader': dict(loader, batch_size=8),
         'train_cfg.max_iters': iters,
-        'train_cfg.val_interval': iters + 1,  # evaluated once, below
+        'train_cfg.val_interval': VAL_EVERY if target else iters + 1,
         'param_scheduler': [],
         'optim_wrapper.optimizer.lr': 2e-3,
         'default_hooks.checkpoint': None,
         'default_hooks.logger.interval': 10,
+        'custom_hooks': [
+            dict(type='EarlyStoppingHook', monitor='rmse', rule='less',
+                 stopping_threshold=target, patience=iters)
+        ] if target else [],
     }
 
 
@@ -99,10 +109,14 @@ def depth_options(root, ckpt, num_loops, iters):
 def test_meta_prompts_depth_learns(synthetic_nyu, tmp_path, num_loops):
     root, ckpt = synthetic_nyu
     baseline = mean_depth_baseline_rmse(root)
-    metrics, seconds = train_and_eval(
-        DEPTH_CFG, depth_options(root, ckpt, num_loops, iters=DEPTH_ITERS),
+    metrics, iters, seconds = train_and_eval(
+        DEPTH_CFG,
+        depth_options(root, ckpt, num_loops, DEPTH_ITERS, FACTOR * baseline),
         tmp_path)
     print(f'MP depth {num_loops} loop(s): rmse {metrics["rmse"]:.3f} vs '
           f'mean-depth baseline {baseline:.3f} '
-          f'({metrics["rmse"] / baseline:.2f}x, {seconds:.0f} s)')
-    assert metrics['rmse'] < FACTOR * baseline
+          f'({metrics["rmse"] / baseline:.2f}x after {iters} iterations, '
+          f'{seconds:.0f} s)')
+    assert metrics['rmse'] < FACTOR * baseline, (
+        f'{num_loops} loop(s): rmse {metrics["rmse"]:.3f} after {iters} '
+        f'iterations, needed < {FACTOR} x {baseline:.3f}')
