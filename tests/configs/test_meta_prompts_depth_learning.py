@@ -10,7 +10,7 @@ within an iteration budget: the test fails if the budget runs out first.
 
 Measured (one thread, shared machine): 1 loop 0.68x after 200 iterations,
 3 loops 0.70x after 160 (0.66x and 0.68x at 200 and 240 in a longer run);
-with the UNet at the full learning rate 3 loops stayed near 0.83x. The
+with the UNet at the full learning rate 3 loops stayed at 0.82-0.96x. The
 quickstart's figures are in ``configs/meta_prompts/README.md``.
 """
 import os.path as osp
