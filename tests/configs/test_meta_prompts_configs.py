@@ -191,3 +191,32 @@ def test_pose_quickstart_shares_the_coco_dataset_config():
     assert cfg.val_dataloader.dataset.bbox_file.endswith(
         'synthetic_val2017_detections.json')
     assert cfg.val_evaluator.ann_file.startswith('data/synthetic_pose/')
+
+
+def test_tiny_quickstarts_keep_their_measured_settings():
+    """The two settings the Meta Prompts quickstarts need to learn (see
+    ``configs/meta_prompts/README.md``): a classifier init at the scale of
+    the tiny heads, applied by ``init_weights()`` as the Runner calls it,
+    and the reference's UNet lr multiplier for depth. The SD1.5 recipes
+    keep mmseg's N(0, 0.01)."""
+    seg = Config.fromfile(osp.join(
+        ROOT, 'configs', 'quickstart',
+        'meta-prompts_tiny-upernet_1xb4-300_synthetic-seg-64x64.py'))
+    seg.model.backbone.pretrained = None
+    torch.manual_seed(0)
+    model = MODELS.build(seg.model)
+    model.init_weights()
+    for head in (model.decode_head, model.auxiliary_head):
+        std = head.conv_seg.weight.std().item()
+        assert 0.08 < std < 0.12, std
+        assert head.conv_seg.bias.abs().max().item() == 0
+    full = Config.fromfile(osp.join(
+        ROOT, 'configs', 'meta_prompts',
+        'meta-prompts_sd15-upernet_8xb1-80k_ade20k-512x512.py'))
+    assert 'init_cfg' not in full.model.decode_head
+    depth = Config.fromfile(osp.join(
+        ROOT, 'configs', 'quickstart',
+        'meta-prompts_tiny_1xb4-300_synthetic-depth-96x128.py'))
+    keys = depth.optim_wrapper.paramwise_cfg.custom_keys
+    assert keys['backbone.unet'].lr_mult == 0.01
+    assert keys['backbone.vae'].lr_mult == 0.0
