@@ -2,9 +2,21 @@
 
 Trains the quickstart config (tiny preset with the tiny SD stand-in
 weights: average-pooling VAE, see
-:mod:`vpd.models.backbones.tiny_sd_stand_in`) for a few dozen iterations on
-a small synthetic set, then evaluates mIoU against the majority-class baseline;
-then ``tools/test.py --show-dir`` on the saved checkpoint writes overlays.
+:mod:`vpd.models.backbones.tiny_sd_stand_in`) on a small synthetic set,
+validating every VAL_INTERVAL iterations, and stops (mmengine's
+``EarlyStoppingHook``) once the validation mIoU reaches STOP_FACTOR x the
+majority-class baseline, at most ITERS iterations; it must end above FACTOR
+x the baseline. Then ``tools/test.py --show-dir`` on the saved checkpoint
+reproduces the mIoU and writes overlays.
+
+Test-side change from the quickstart: the tiny FPNHead's classifier starts
+at normal std INIT_STD instead of mmseg's 0.01 (which the Runner's
+``init_weights()`` applies), so that the head leaves the majority class
+within a few iterations. Measured (``OMP_NUM_THREADS=1``, 2 shared cores;
+see the before/after seconds of the commit that made this change): stop
+after 30 iterations at mIoU 26.5 vs baseline 14.7 (1.80x); the file took
+34 s CPU instead of 56 s (100 iterations, std 0.01, a separate
+``tools/test.py`` process: mIoU 22.8, 1.55x).
 """
 import glob
 import os.path as osp
