@@ -22,7 +22,6 @@ iterations instead of 0.2x) but ends no higher (80: 5.2x; 60 of 60: 3.0x);
 std 0.1 stays at 0x for 80 iterations; lr 2e-3: 2.2x after 80; no flips:
 4.6x after 80; the latent pass-through UNet stand-in: 1.6x after 40 of 80.
 """
-"""
 import copy
 import os.path as osp
 import time
