@@ -3,11 +3,20 @@ segment the object a sentence describes on the synthetic set, far above
 the best sentence-blind baseline; then inference with text.
 
 Small budget: the quickstart config (tiny UNet, average-pooling VAE
-stand-in) for 100 iterations of batch 16 at a constant lr 2e-3, with the
-word-identity tiny text model (:func:`vpd.models.backbones.tiny_sd_stand_in.
+stand-in) at batch BATCH and a constant lr 2e-3, with the word-identity
+tiny text model (:func:`vpd.models.backbones.tiny_sd_stand_in.
 init_word_identity_clip_`, a deterministic stand-in for CLIP: with the
 random tiny text model the same run needs about twice the iterations; the
-quickstart's own figures are in configs/vpd/README.md).
+quickstart's own figures are in configs/vpd/README.md), stopped at the
+first validation that reaches STOP_FACTOR x the best sentence-blind oIoU
+(at most ITERS iterations).
+
+Measured (validation every 10 iterations, best sentence-blind oIoU 22.6):
+batch 8 learns more per sample than the previous batch 16 (oIoU / baseline
+1.76x after 120 x 8 samples, seed 0; 1.94x after 110 x 8, seed 1; batch 16:
+0x until 60 x 16, 1.11x after 80 x 16, 1.92x after 100 x 16). So the test
+stops after about 110-120 iterations of 8 instead of 100 of 16.
+"""
 """
 import os.path as osp
 import time
