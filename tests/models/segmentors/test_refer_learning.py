@@ -17,7 +17,6 @@ batch 8 learns more per sample than the previous batch 16 (oIoU / baseline
 0x until 60 x 16, 1.11x after 80 x 16, 1.92x after 100 x 16). So the test
 stops after about 110-120 iterations of 8 instead of 100 of 16.
 """
-"""
 import os.path as osp
 import time
 
