@@ -19,8 +19,9 @@ Measured (``OMP_NUM_THREADS=1``, 2 cores shared with other jobs): AP 0.0141
 Tried and not kept (AP / baseline): the heatmap head's final conv at std
 0.01 instead of mmpose's 0.001 learns sooner (3.8x after 40 of 80
 iterations instead of 0.2x) but ends no higher (80: 5.2x; 60 of 60: 3.0x);
-std 0.1 stays at 0x for 80 iterations; lr 2e-3: 2.2x after 80; no flips:
-4.6x after 80; the latent pass-through UNet stand-in: 1.6x after 40 of 80.
+std 0.1 stays at 0x for 80 iterations; lr 2e-3: 2.2x after 80; batch 4
+(lr 1e-3): 5.1x / 4.5x after 120 / 140 of 140; no flips: 4.6x after 80;
+the latent pass-through UNet stand-in: 1.6x after 40 of 80.
 """
 import copy
 import os.path as osp
