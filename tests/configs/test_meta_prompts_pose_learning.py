@@ -15,7 +15,8 @@ learning rate decays to 0 over the budget; the full quickstart figures
 
 Measured (``OMP_NUM_THREADS=1``, 2 cores shared with other jobs): AP 0.0141
 (6.6x the baseline's 0.0021) after 100 iterations, 83 s CPU for the file
-(was 121 s with 120 iterations and a second, duplicate validation pass).
+(100 s with the earlier 120 iterations and a second, duplicate validation
+pass; both under the same light load).
 Tried and not kept (AP / baseline): the heatmap head's final conv at std
 0.01 instead of mmpose's 0.001 learns sooner (3.8x after 40 of 80
 iterations instead of 0.2x) but ends no higher (80: 5.2x; 60 of 60: 3.0x);

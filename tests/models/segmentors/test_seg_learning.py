@@ -15,8 +15,8 @@ at normal std INIT_STD instead of mmseg's 0.01 (which the Runner's
 within a few iterations. Measured (``OMP_NUM_THREADS=1``, 2 shared cores;
 see the before/after seconds of the commit that made this change): stop
 after 30 iterations at mIoU 26.5 vs baseline 14.7 (1.80x); the file took
-34 s CPU instead of 56 s (100 iterations, std 0.01, a separate
-``tools/test.py`` process: mIoU 22.8, 1.55x).
+25 s CPU instead of 53 s (100 iterations, std 0.01, a separate
+``tools/test.py`` process on 2 threads: mIoU 22.8, 1.55x), same load.
 """
 import glob
 import os.path as osp
