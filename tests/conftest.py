@@ -28,6 +28,19 @@ def pytest_configure(config):
         'deselect with -m "not slow"')
 
 
+def pytest_collection_finish(session):
+    """Move everything imported so far (torch, mmseg, diffusers, the test
+    modules: ~550k objects) out of the cycle collector's sight
+    (``gc.freeze``, the standard library's tool for long-lived start-up
+    state). A full ``gc.collect()`` then no longer walks them: mmengine's
+    ``BaseDataset`` calls one for every dataset it builds, ~0.3-0.4 s each
+    with the frozen heap included, ~0 without. Objects created by the tests
+    stay collectable (the full-size models below included)."""
+    import gc
+    gc.collect()
+    gc.freeze()
+
+
 def pytest_collection_modifyitems(config, items):
     """The full-size builds (~3.5 GB each) share one xdist worker
     (``--dist loadgroup`` in pytest.ini), so the two workers never hold two

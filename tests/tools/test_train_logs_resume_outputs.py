@@ -39,9 +39,13 @@ def _opts(data, iters):
     opts = [f'{k}_dataloader.dataset.data_root={data}'
             for k in ('train', 'val', 'test')]
     opts += [f'{k}_dataloader.{o}' for k in ('train', 'val', 'test')
-             for o in ('num_workers=0', 'persistent_workers=False',
-                       'batch_size=2')]
-    return opts + [f'train_cfg.max_iters={iters}',
+             for o in ('num_workers=0', 'persistent_workers=False')]
+    # the run checks logging, checkpoints and resuming, not learning: one
+    # image per training step (35 steps), the 3 test images in one batch
+    return opts + ['train_dataloader.batch_size=1',
+                   'val_dataloader.batch_size=3',
+                   'test_dataloader.batch_size=3',
+                   f'train_cfg.max_iters={iters}',
                    f'train_cfg.val_interval={iters}']
 
 

@@ -69,3 +69,20 @@ def test_nan_sd_diffusers_folder_is_refused(tmp_path):
         build_sd_models('tiny', 'tiny', str(tmp_path / 'sd'))
     assert str(tmp_path / 'sd') in str(err.value)
     assert 'vae.encoder.conv_in.weight' in str(err.value)
+
+
+def test_all_finite_batched_check_agrees_with_each_tensor():
+    """The one-pass check (max-norm per device and dtype) says "finite"
+    exactly when every tensor is; large finite values do not overflow it."""
+    from vpd.utils.checkpoint import all_finite
+    big = torch.full((4,), torch.finfo(torch.float32).max)
+    mixed = [torch.ones(3), big, torch.ones(2, dtype=torch.bfloat16),
+             torch.ones(2, dtype=torch.float64), torch.tensor([1 + 1j])]
+    assert all_finite(mixed) and all_finite([])
+    for bad in (float('nan'), float('inf'), float('-inf')):
+        for i, t in enumerate(mixed):
+            tensors = [x.clone() for x in mixed]
+            tensors[i] = t.clone()
+            tensors[i].view(-1)[0] = bad
+            assert not all_finite(tensors), (bad, t.dtype)
+            assert [n for n, _, _ in non_finite_tensors(tensors)] == [str(i)]

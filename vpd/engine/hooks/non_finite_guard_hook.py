@@ -9,6 +9,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from vpd.registry import HOOKS
+from vpd.utils.checkpoint import all_finite
 
 ACTIONS = ('stop', 'skip')
 
@@ -126,9 +127,8 @@ class NonFiniteGuardHook(Hook):
                   for p in group['params'] if p.grad is not None]
         if not params:
             return
-        finite = torch.stack(
-            [torch.isfinite(p.grad).all() for p in params]).all()
-        if bool(finite):
+        # one batched check; each gradient is looked at only if it fails
+        if all_finite([p.grad for p in params if p.grad.numel()]):
             return
         bad = [self._param_names.get(id(p), f'<parameter {i}>')
                for i, p in enumerate(params)
