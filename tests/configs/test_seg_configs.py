@@ -177,3 +177,22 @@ def test_tinyfy_mismatch_is_caught():
     cfg.model.neck.in_channels = [32, 64, 64, 64]
     with pytest.raises(ValueError, match='out_channels'):
         MODELS.build(cfg.model)
+
+
+def test_tiny_quickstart_classifier_init_after_init_weights():
+    """The VPD seg quickstart's 64-channel FPNHead classifier starts at std
+    0.1 once ``init_weights()`` (as the Runner calls it) has run; the SD1.5
+    configs keep mmseg's N(0, 0.01). See configs/meta_prompts/README.md."""
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs', 'quickstart',
+        'vpd_tiny-fpn_1xb4-300_synthetic-seg-64x64.py'))
+    cfg.model.backbone.pretrained = None
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    std = model.decode_head.conv_seg.weight.std().item()
+    assert 0.08 < std < 0.12, std
+    for path in CONFIGS:
+        if '/configs/vpd/' in path:
+            assert 'init_cfg' not in Config.fromfile(path).model.get(
+                'decode_head', {}), path
