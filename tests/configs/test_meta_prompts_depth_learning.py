@@ -8,9 +8,11 @@ every ``VAL_EVERY`` iterations, until its held-out RMSE is below ``FACTOR``
 depth (mmengine's ``EarlyStoppingHook`` with a ``stopping_threshold``),
 within an iteration budget: the test fails if the budget runs out first.
 
-Measured (one thread, shared machine): 1 loop 0.68x after 200 iterations,
-3 loops 0.70x after 160 (0.66x and 0.68x at 200 and 240 in a longer run);
-with the UNet at the full learning rate 3 loops stayed at 0.82-0.96x. The
+Measured (one thread, lr 3e-3): 1 loop 0.69x after 80 iterations (0.67x,
+0.69x, 0.67x at 120, 160, 200 in a longer run), 3 loops 0.68x after 120
+(0.72x, 0.69x at 160, 200). At lr 2e-3 the bar was met after 200 and 160
+iterations. With the UNet at the full learning rate 3 loops stayed at
+0.82-0.96x. The
 quickstart's figures are in ``configs/meta_prompts/README.md``.
 """
 import os.path as osp
@@ -95,7 +97,7 @@ def depth_options(root, ckpt, num_loops, iters, target=None):
         'train_cfg.max_iters': iters,
         'train_cfg.val_interval': VAL_EVERY if target else iters + 1,
         'param_scheduler': [],
-        'optim_wrapper.optimizer.lr': 2e-3,
+        'optim_wrapper.optimizer.lr': 3e-3,
         'default_hooks.checkpoint': None,
         'default_hooks.logger.interval': 10,
         'custom_hooks': [
